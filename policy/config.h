@@ -1,0 +1,56 @@
+/*
+ * config.h - the configuration file shared by coexist-milter and coexistctl.
+ *
+ * Plain "key = value" lines and "#" comments, checked against a table of
+ * known keys with types, defaults and bounds. An unknown key or a bad value
+ * is a "file:line: message" error. The parsed result is one struct that the
+ * daemon treats as read-only after start-up.
+ */
+#ifndef COEXIST_CONFIG_H
+#define COEXIST_CONFIG_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#define CONFIG_DEFAULT_PATH "/etc/coexist-milter/coexist-milter.conf"
+#define CONFIG_ERR_MAX 1024
+#define CONFIG_STR_MAX 256
+
+enum on_db_error { ON_DB_ERROR_TEMPFAIL, ON_DB_ERROR_ACCEPT };
+
+struct config {
+    char socket[CONFIG_STR_MAX];
+    char state_db[CONFIG_STR_MAX];
+    char user[CONFIG_STR_MAX];
+    char group[CONFIG_STR_MAX];
+    mode_t umask;
+    char pid_file[CONFIG_STR_MAX];
+    char recipient_delimiter[CONFIG_STR_MAX];
+    enum on_db_error on_db_error;
+    int dry_run;
+    char trace_header[CONFIG_STR_MAX];
+    char instance[CONFIG_STR_MAX];
+    int syslog_facility;        /* LOG_MAIL, ... */
+    int log_level;              /* LOG_INFO, ... */
+    int log_stderr;
+    unsigned stats_interval;    /* seconds; 0 = only at shutdown */
+    int allow_root;
+    unsigned hash_size;         /* for coexistctl init */
+};
+
+/* config_defaults - fill CFG with the built-in defaults. */
+void config_defaults(struct config *cfg);
+
+/*
+ * config_load - read PATH over the defaults already in CFG. Returns 0, or
+ * -1 with "path:line: message" in ERR. MISSING_OK makes an absent file a
+ * success (coexistctl with the default path on a machine without one).
+ */
+int config_load(struct config *cfg, const char *path, int missing_ok,
+                char err[CONFIG_ERR_MAX]);
+
+/* config_dump - write every key = value to FP (the effective config). */
+#include <stdio.h>
+void config_dump(const struct config *cfg, FILE *fp);
+
+#endif

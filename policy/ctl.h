@@ -1,0 +1,66 @@
+/*
+ * ctl.h - coexistctl's verbs, callable without a process of their own so the
+ * unit tests drive the real CLI code on a temp store.
+ */
+#ifndef COEXIST_CTL_H
+#define COEXIST_CTL_H
+
+#include <stdio.h>
+#include <time.h>
+
+#include "config.h"
+#include "record.h"
+#include "store.h"
+
+/* Where a change is reported (syslog in the real CLI). */
+typedef void (*ctl_log_fn)(const char *message, void *ctx);
+
+struct ctl {
+    FILE *out;
+    FILE *err;
+    ctl_log_fn log;
+    void *log_ctx;
+    struct config cfg;
+    const char *db_path;
+    struct store *st;           /* open for every verb but init */
+    char actor[RECORD_ACTOR_MAX + 1];
+    time_t now;
+    /* Parsed verb options; NULL or 0 when not given. */
+    const char *opt_mode;
+    const char *opt_wave;
+    const char *opt_at;
+    const char *opt_state;
+    const char *opt_format;
+    const char *opt_limit;
+    const char *opt_hash_size;
+    int opt_replace;
+};
+
+/*
+ * ctl_main - run "coexistctl ARGV..." writing to OUT and ERR; returns a
+ * sysexits.h code.
+ */
+int ctl_main(int argc, char **argv, FILE *out, FILE *err, ctl_log_fn log, void *log_ctx);
+
+/* The verbs; ARGS are the positional arguments after the verb name. */
+int ctl_init(struct ctl *c, int nargs, char **args);
+int ctl_add(struct ctl *c, int nargs, char **args);
+int ctl_migrate(struct ctl *c, int nargs, char **args);
+int ctl_unmigrate(struct ctl *c, int nargs, char **args);
+int ctl_mode(struct ctl *c, int nargs, char **args);
+int ctl_remove(struct ctl *c, int nargs, char **args);
+int ctl_import(struct ctl *c, int nargs, char **args);
+int ctl_show(struct ctl *c, int nargs, char **args);
+int ctl_explain(struct ctl *c, int nargs, char **args);
+int ctl_list(struct ctl *c, int nargs, char **args);
+int ctl_export(struct ctl *c, int nargs, char **args);
+int ctl_history(struct ctl *c, int nargs, char **args);
+int ctl_check(struct ctl *c, int nargs, char **args);
+int ctl_stats(struct ctl *c, int nargs, char **args);
+
+/* Helpers shared by the verb files. */
+int ctl_key(struct ctl *c, const char *address, char key[ADDR_BUFSIZE]);
+int ctl_store_fail(struct ctl *c);
+void ctl_logf(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

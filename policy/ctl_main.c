@@ -1,0 +1,226 @@
+/*
+ * ctl_main.c - coexistctl's command line: global options, the verb table,
+ * per-verb options, and opening the store the config names.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "actor.h"
+#include "config.h"
+#include "ctl.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
+/* Verb options: the letters name which ones a verb accepts. */
+struct ctl_option {
+    const char *name;
+    char letter;
+    int takes_value;
+    size_t offset;
+};
+
+static const struct ctl_option ctl_options[] = {
+    {"--mode", 'm', 1, offsetof(struct ctl, opt_mode)},
+    {"--wave", 'w', 1, offsetof(struct ctl, opt_wave)},
+    {"--at", 'a', 1, offsetof(struct ctl, opt_at)},
+    {"--state", 's', 1, offsetof(struct ctl, opt_state)},
+    {"--format", 'f', 1, offsetof(struct ctl, opt_format)},
+    {"--limit", 'l', 1, offsetof(struct ctl, opt_limit)},
+    {"--hash-size", 'h', 1, offsetof(struct ctl, opt_hash_size)},
+    {"--replace", 'r', 0, offsetof(struct ctl, opt_replace)},
+};
+
+struct ctl_verb {
+    const char *name;
+    int (*run)(struct ctl *, int, char **);
+    int min_args, max_args;     /* positional; -1: no limit */
+    const char *options;        /* letters of ctl_options */
+    const char *usage;
+};
+
+static const struct ctl_verb ctl_verbs[] = {
+    {"init", ctl_init, 0, 0, "h", "init [--hash-size N]"},
+    {"add", ctl_add, 2, 2, "mw", "add ADDRESS ALIAS [--mode bcc|rewrite] [--wave W] | add @DOMAIN @LEGACYDOMAIN [--mode bcc|rewrite]"},
+    {"migrate", ctl_migrate, 0, -1, "wa", "migrate ADDRESS... | --wave W [--at TIME]"},
+    {"unmigrate", ctl_unmigrate, 0, -1, "w", "unmigrate ADDRESS... | --wave W"},
+    {"mode", ctl_mode, 2, 2, "", "mode ADDRESS bcc|rewrite"},
+    {"remove", ctl_remove, 1, -1, "", "remove ADDRESS..."},
+    {"show", ctl_show, 1, 1, "", "show ADDRESS"},
+    {"explain", ctl_explain, 1, 1, "", "explain ADDRESS"},
+    {"list", ctl_list, 0, 0, "swf", "list [--state unmigrated|migrated] [--wave W] [--format text|csv|json]"},
+    {"import", ctl_import, 1, 1, "r", "import FILE|- [--replace]"},
+    {"export", ctl_export, 0, 0, "f", "export [--format csv|json]"},
+    {"history", ctl_history, 0, 1, "l", "history [ADDRESS] [--limit N]"},
+    {"check", ctl_check, 0, 0, "", "check"},
+    {"stats", ctl_stats, 0, 0, "", "stats"},
+};
+#define NVERBS (sizeof(ctl_verbs) / sizeof(ctl_verbs[0]))
+
+static void usage(FILE *fp)
+{
+    fprintf(fp, "usage: coexistctl [-c CONFIG] [-d DB] VERB [ARGS...]\n"
+                "       coexistctl -V | -h\n\nverbs:\n");
+    for (size_t i = 0; i < NVERBS; i++)
+        fprintf(fp, "  %s\n", ctl_verbs[i].usage);
+    fprintf(fp, "\nTIME is ISO 8601 with a zone, e.g. 2026-12-04T18:00:00Z.\n"
+                "The store is state_db of the config (default %s).\n", CONFIG_DEFAULT_PATH);
+}
+
+/* parse_verb_args - split ARGV into options (into C) and positionals. */
+static int parse_verb_args(struct ctl *c, const struct ctl_verb *verb, int argc,
+                           char **argv, char **positional, int *npositional)
+{
+    *npositional = 0;
+    for (int i = 0; i < argc; i++) {
+        const struct ctl_option *opt = NULL;
+        const char *eq = NULL;
+
+        if (strncmp(argv[i], "--", 2) != 0 || argv[i][2] == '\0') {
+            positional[(*npositional)++] = argv[i];
+            continue;
+        }
+        for (size_t o = 0; o < sizeof(ctl_options) / sizeof(ctl_options[0]); o++) {
+            size_t len = strlen(ctl_options[o].name);
+
+            if (strncmp(argv[i], ctl_options[o].name, len) == 0
+                && (argv[i][len] == '\0' || argv[i][len] == '=')) {
+                opt = &ctl_options[o];
+                eq = argv[i][len] == '=' ? argv[i] + len + 1 : NULL;
+            }
+        }
+        if (opt == NULL || strchr(verb->options, opt->letter) == NULL) {
+            fprintf(c->err, "coexistctl %s: unknown option '%s'\nusage: coexistctl %s\n",
+                    verb->name, argv[i], verb->usage);
+            return EX_USAGE;
+        }
+        if (!opt->takes_value) {
+            *(int *) ((char *) c + opt->offset) = 1;
+            continue;
+        }
+        if (eq == NULL && i + 1 >= argc) {
+            fprintf(c->err, "coexistctl %s: option %s needs a value\n", verb->name, opt->name);
+            return EX_USAGE;
+        }
+        *(const char **) ((char *) c + opt->offset) = eq ? eq : argv[++i];
+    }
+    if (*npositional < verb->min_args || (verb->max_args >= 0 && *npositional > verb->max_args)) {
+        fprintf(c->err, "usage: coexistctl %s\n", verb->usage);
+        return EX_USAGE;
+    }
+    return EX_OK;
+}
+
+/* load_config - -c FILE must exist; the default path may be absent. */
+static int load_config(struct ctl *c, const char *path, int explicit)
+{
+    char err[CONFIG_ERR_MAX];
+
+    config_defaults(&c->cfg);
+    if (config_load(&c->cfg, path, !explicit, err) < 0) {
+        fprintf(c->err, "coexistctl: %s\n", err);
+        return EX_CONFIG;
+    }
+    return EX_OK;
+}
+
+int ctl_main(int argc, char **argv, FILE *out, FILE *err, ctl_log_fn log, void *log_ctx)
+{
+    const char *config_path = CONFIG_DEFAULT_PATH, *db = NULL;
+    int explicit_config = 0, i, rc, npos;
+    struct ctl c;
+    char **positional;
+    const struct ctl_verb *verb = NULL;
+
+    memset(&c, 0, sizeof(c));
+    c.out = out;
+    c.err = err;
+    c.log = log;
+    c.log_ctx = log_ctx;
+    c.now = time(NULL);
+    actor_current(c.actor);
+    for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+        if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0)
+            return fprintf(out, "coexistctl %s\n", PACKAGE_VERSION), EX_OK;
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return usage(out), EX_OK;
+        if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "-d") == 0) && i + 1 < argc) {
+            if (argv[i][1] == 'c')
+                config_path = argv[++i], explicit_config = 1;
+            else
+                db = argv[++i];
+            continue;
+        }
+        fprintf(err, "coexistctl: unknown option '%s'\n", argv[i]);
+        usage(err);
+        return EX_USAGE;
+    }
+    if (i >= argc)
+        return usage(err), EX_USAGE;
+    for (size_t v = 0; v < NVERBS; v++)
+        if (strcmp(argv[i], ctl_verbs[v].name) == 0)
+            verb = &ctl_verbs[v];
+    if (verb == NULL) {
+        fprintf(err, "coexistctl: unknown verb '%s'\n", argv[i]);
+        usage(err);
+        return EX_USAGE;
+    }
+    if (i + 1 < argc && (strcmp(argv[i + 1], "--help") == 0 || strcmp(argv[i + 1], "-h") == 0))
+        return fprintf(out, "usage: coexistctl %s\n", verb->usage), EX_OK;
+    if ((rc = load_config(&c, config_path, explicit_config)) != EX_OK)
+        return rc;
+    c.db_path = db ? db : c.cfg.state_db;
+    positional = calloc((size_t) argc, sizeof(*positional));
+    if (positional == NULL)
+        return EX_OSERR;
+    rc = parse_verb_args(&c, verb, argc - i - 1, argv + i + 1, positional, &npos);
+    if (rc == EX_OK && verb->run != ctl_init) {
+        char serr[STORE_ERR_MAX];
+
+        c.st = store_open(c.db_path, STORE_OPEN_EXISTING, 0, serr);
+        if (c.st == NULL) {
+            fprintf(err, "coexistctl: %s\n", serr);
+            rc = EX_NOINPUT;
+        }
+    }
+    if (rc == EX_OK)
+        rc = verb->run(&c, npos, positional);
+    store_close(c.st);
+    free(positional);
+    return rc;
+}
+
+void ctl_logf(struct ctl *c, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+
+    if (c->log == NULL)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    c->log(msg, c->log_ctx);
+}
+
+int ctl_store_fail(struct ctl *c)
+{
+    fprintf(c->err, "coexistctl: %s\n", store_error(c->st));
+    return EX_IOERR;
+}
+
+int ctl_key(struct ctl *c, const char *address, char key[ADDR_BUFSIZE])
+{
+    const char *why;
+
+    if ((address[0] == '@' ? addr_normalize_domain(address, key, &why)
+         : addr_normalize(address, c->cfg.recipient_delimiter, key, &why)) < 0) {
+        fprintf(c->err, "coexistctl: bad address '%s': %s\n", address, why);
+        return EX_DATAERR;
+    }
+    return EX_OK;
+}

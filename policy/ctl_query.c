@@ -1,0 +1,362 @@
+/*
+ * ctl_query.c - coexistctl's read-only verbs: show, explain, list, export,
+ * history, check, stats. Output is sorted by key so that two exports of the
+ * same state are byte-identical and diffable.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "csvio.h"
+#include "ctl.h"
+#include "decide.h"
+#include "timefmt.h"
+
+/* A sorted snapshot of the records, as compact (key, record text) pairs. */
+struct snapshot {
+    struct snap_entry {
+        char *key;
+        struct record rec;
+    } *entries;
+    size_t count, capacity;
+    struct ctl *c;
+    int use_filter;
+};
+
+/* keep - whether --state/--wave let REC through. */
+static int keep(struct ctl *c, const struct record *rec)
+{
+    enum record_state want;
+
+    if (c->opt_wave && strcmp(rec->wave, c->opt_wave) != 0)
+        return 0;
+    if (c->opt_state && (record_state_parse(c->opt_state, &want) < 0
+                         || record_effective_state(rec, c->now) != want))
+        return 0;
+    return 1;
+}
+
+static int snap_add(const char *key, const struct record *rec, void *ctx)
+{
+    struct snapshot *snap = ctx;
+
+    if (snap->use_filter && !keep(snap->c, rec))
+        return 0;
+    if (snap->count == snap->capacity) {
+        size_t cap = snap->capacity ? snap->capacity * 2 : 256;
+        struct snap_entry *grown = realloc(snap->entries, cap * sizeof(*grown));
+
+        if (grown == NULL)
+            return -1;
+        snap->entries = grown;
+        snap->capacity = cap;
+    }
+    snap->entries[snap->count].rec = *rec;
+    if ((snap->entries[snap->count].key = strdup(key)) == NULL)
+        return -1;
+    snap->count++;
+    return 0;
+}
+
+static int snap_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct snap_entry *) a)->key, ((const struct snap_entry *) b)->key);
+}
+
+static void snap_free(struct snapshot *snap)
+{
+    for (size_t i = 0; i < snap->count; i++)
+        free(snap->entries[i].key);
+    free(snap->entries);
+}
+
+/* snapshot - traverse and sort; EX_OK or an exit code. */
+static int snapshot(struct ctl *c, struct snapshot *snap, int use_filter)
+{
+    memset(snap, 0, sizeof(*snap));
+    snap->c = c;
+    snap->use_filter = use_filter;
+    if (store_traverse(c->st, snap_add, snap) < 0) {
+        snap_free(snap);
+        return ctl_store_fail(c);
+    }
+    qsort(snap->entries, snap->count, sizeof(snap->entries[0]), snap_cmp);
+    return EX_OK;
+}
+
+/* print_record - the text form of one record, as show and list use it. */
+static void print_record(struct ctl *c, const char *key, const struct record *rec)
+{
+    char cutover[TIMEFMT_BUFSIZE] = "-", changed[TIMEFMT_BUFSIZE] = "-";
+
+    if (rec->cutover)
+        timefmt_format(rec->cutover, cutover);
+    if (rec->changed)
+        timefmt_format(rec->changed, changed);
+    fprintf(c->out, "%-32s %-10s %-10s %-7s %-32s %-10s %s\n", key,
+            record_state_name(record_effective_state(rec, c->now)),
+            record_state_name(rec->state), record_mode_name(rec->mode), rec->alias,
+            rec->wave[0] ? rec->wave : "-", cutover);
+    (void) changed;
+}
+
+int ctl_show(struct ctl *c, int nargs, char **args)
+{
+    char key[ADDR_BUFSIZE], cutover[TIMEFMT_BUFSIZE], changed[TIMEFMT_BUFSIZE];
+    struct record rec;
+    int found, rc;
+
+    (void) nargs;
+    if ((rc = ctl_key(c, args[0], key)) != EX_OK)
+        return rc;
+    if ((found = store_get(c->st, key, &rec)) < 0)
+        return ctl_store_fail(c);
+    if (found == 0) {
+        fprintf(c->err, "coexistctl: no record for '%s'\n", key);
+        return EX_NOUSER;
+    }
+    timefmt_format(rec.cutover, cutover);
+    timefmt_format(rec.changed, changed);
+    fprintf(c->out, "key:       %s\nkind:      %s\nstate:     %s\neffective: %s\nmode:      %s\n"
+                    "%s %s\nwave:      %s\ncutover:   %s\nchanged:   %s by %s\n",
+            key, rec.kind == RECORD_DOMAIN ? "domain" : "user", record_state_name(rec.state),
+            record_state_name(record_effective_state(&rec, c->now)), record_mode_name(rec.mode),
+            rec.kind == RECORD_DOMAIN ? "legacy:   " : "alias:    ", rec.alias,
+            rec.wave[0] ? rec.wave : "-", rec.cutover ? cutover : "-",
+            rec.changed ? changed : "-", rec.actor[0] ? rec.actor : "-");
+    return EX_OK;
+}
+
+/* lookup_store - decide_lookup_fn over the CLI's store handle. */
+static int lookup_store(void *ctx, const char *key, struct record *rec,
+                        char err[DECIDE_ERR_MAX])
+{
+    struct store *st = ctx;
+    int found = store_get(st, key, rec);
+
+    if (found < 0)
+        snprintf(err, DECIDE_ERR_MAX, "%s", store_error(st));
+    return found;
+}
+
+int ctl_explain(struct ctl *c, int nargs, char **args)
+{
+    struct decide_settings settings = {c->cfg.recipient_delimiter, c->now, 0};
+    struct decide_route route;
+    char err[DECIDE_ERR_MAX];
+
+    (void) nargs;
+    if (decide_route(args[0], &settings, lookup_store, c->st, 0, &route, err) < 0) {
+        fprintf(c->err, "coexistctl: %s\n", err);
+        return strncmp(err, "bad address", 11) == 0 ? EX_DATAERR : EX_IOERR;
+    }
+    fprintf(c->out, "address: %s\nkey:     %s\nrule:    %s\n", args[0], route.key,
+            decide_rule_name(route.rule));
+    if (route.rule == RULE_NONE)
+        fprintf(c->out, "action:  none (unknown address: mail is left alone)\n");
+    else if (!route.routed)
+        fprintf(c->out, "state:   migrated\naction:  none (migrated: mail is left alone)\n");
+    else if (route.mode == MODE_BCC)
+        fprintf(c->out, "state:   unmigrated\naction:  bcc: deliver to <%s> and add <%s>\n",
+                route.key, route.alias);
+    else
+        fprintf(c->out, "state:   unmigrated\naction:  rewrite: deliver to <%s> instead\n",
+                route.alias);
+    return EX_OK;
+}
+
+int ctl_list(struct ctl *c, int nargs, char **args)
+{
+    const char *format = c->opt_format ? c->opt_format : "text";
+    enum record_state ignored;
+    struct snapshot snap;
+    int rc;
+
+    (void) nargs;
+    (void) args;
+    if (strcmp(format, "text") && strcmp(format, "csv") && strcmp(format, "json")) {
+        fprintf(c->err, "coexistctl: bad --format '%s' (text, csv or json)\n", format);
+        return EX_USAGE;
+    }
+    if (c->opt_state && record_state_parse(c->opt_state, &ignored) < 0) {
+        fprintf(c->err, "coexistctl: bad --state '%s' (unmigrated or migrated)\n", c->opt_state);
+        return EX_USAGE;
+    }
+    if ((rc = snapshot(c, &snap, 1)) != EX_OK)
+        return rc;
+    if (strcmp(format, "text") == 0)
+        fprintf(c->out, "%-32s %-10s %-10s %-7s %-32s %-10s %s\n", "ADDRESS", "EFFECTIVE",
+                "STATE", "MODE", "ALIAS", "WAVE", "CUTOVER");
+    else if (strcmp(format, "csv") == 0)
+        export_csv_header(c->out);
+    else
+        export_json_begin(c->out);
+    for (size_t i = 0; i < snap.count; i++) {
+        if (strcmp(format, "text") == 0)
+            print_record(c, snap.entries[i].key, &snap.entries[i].rec);
+        else if (strcmp(format, "csv") == 0)
+            export_csv_row(c->out, snap.entries[i].key, &snap.entries[i].rec);
+        else
+            export_json_row(c->out, snap.entries[i].key, &snap.entries[i].rec, i == 0);
+    }
+    if (strcmp(format, "json") == 0)
+        export_json_end(c->out);
+    snap_free(&snap);
+    return ferror(c->out) ? EX_IOERR : EX_OK;
+}
+
+int ctl_export(struct ctl *c, int nargs, char **args)
+{
+    if (c->opt_format && strcmp(c->opt_format, "csv") && strcmp(c->opt_format, "json")) {
+        fprintf(c->err, "coexistctl: bad --format '%s' (csv or json)\n", c->opt_format);
+        return EX_USAGE;
+    }
+    if (c->opt_format == NULL)
+        c->opt_format = "csv";
+    return ctl_list(c, nargs, args);
+}
+
+static int print_entry(const struct journal_entry *e, void *ctx)
+{
+    struct ctl *c = ctx;
+    char when[TIMEFMT_BUFSIZE];
+
+    timefmt_format(e->when, when);
+    fprintf(c->out, "%s %s %s\n    old: %s\n    new: %s\n", when, e->actor, e->key,
+            e->old_value, e->new_value);
+    return 0;
+}
+
+int ctl_history(struct ctl *c, int nargs, char **args)
+{
+    char key[ADDR_BUFSIZE], *end;
+    unsigned long limit = 0;
+    int rc;
+
+    if (c->opt_limit) {
+        limit = strtoul(c->opt_limit, &end, 10);
+        if (*end || c->opt_limit[0] == '-' || limit > 1000000000UL) {
+            fprintf(c->err, "coexistctl: bad --limit '%s'\n", c->opt_limit);
+            return EX_USAGE;
+        }
+    }
+    if (nargs == 1 && (rc = ctl_key(c, args[0], key)) != EX_OK)
+        return rc;
+    if (store_journal(c->st, nargs == 1 ? key : NULL, (unsigned) limit, print_entry, c) < 0)
+        return ctl_store_fail(c);
+    return EX_OK;
+}
+
+static void print_check_problem(const char *key, const char *why, void *ctx)
+{
+    fprintf(((struct ctl *) ctx)->err, "coexistctl: check: '%s': %s\n", key, why);
+}
+
+/* chain_problems - aliases that are themselves managed (the CLI refuses
+ * them, but a hand-made store or an old import could hold one). */
+static int chain_problems(struct ctl *c, const struct snapshot *snap)
+{
+    int problems = 0;
+
+    for (size_t i = 0; i < snap->count; i++) {
+        const struct snap_entry *e = &snap->entries[i];
+        char domain_key[ADDR_BUFSIZE + 1];
+        struct snap_entry probe = {.key = (char *) e->rec.alias};
+
+        snprintf(domain_key, sizeof(domain_key), "@%s", e->rec.kind == RECORD_DOMAIN
+                 ? e->rec.alias : addr_domain(e->rec.alias));
+        if ((e->rec.kind == RECORD_USER
+             && bsearch(&probe, snap->entries, snap->count, sizeof(probe), snap_cmp))
+            || (probe.key = domain_key,
+                bsearch(&probe, snap->entries, snap->count, sizeof(probe), snap_cmp))) {
+            fprintf(c->err, "coexistctl: check: '%s': alias '%s' is itself managed\n", e->key,
+                    e->rec.alias);
+            problems++;
+        }
+    }
+    return problems;
+}
+
+int ctl_check(struct ctl *c, int nargs, char **args)
+{
+    struct snapshot snap;
+    int bad, rc;
+
+    (void) nargs;
+    (void) args;
+    bad = store_check(c->st, print_check_problem, c);
+    if (bad < 0)
+        return ctl_store_fail(c);
+    if (bad > 0) {
+        fprintf(c->err, "coexistctl: check: %d corrupt record%s in %s\n", bad,
+                bad == 1 ? "" : "s", c->db_path);
+        return EX_DATAERR;
+    }
+    if ((rc = snapshot(c, &snap, 0)) != EX_OK)
+        return rc;
+    bad = chain_problems(c, &snap);
+    fprintf(c->out, "%s: %zu records, %d problem%s\n", c->db_path, snap.count, bad,
+            bad == 1 ? "" : "s");
+    snap_free(&snap);
+    return bad ? EX_DATAERR : EX_OK;
+}
+
+struct stats_acc {
+    struct ctl *c;
+    size_t users, domains, by_state[2], by_mode[2];
+    struct wave_count {
+        char wave[RECORD_WAVE_MAX + 1];
+        size_t count;
+    } *waves;
+    size_t nwaves;
+};
+
+static int stats_add(const char *key, const struct record *rec, void *ctx)
+{
+    struct stats_acc *acc = ctx;
+    size_t i;
+
+    (void) key;
+    *(rec->kind == RECORD_DOMAIN ? &acc->domains : &acc->users) += 1;
+    acc->by_state[record_effective_state(rec, acc->c->now)]++;
+    acc->by_mode[rec->mode]++;
+    if (rec->wave[0] == '\0')
+        return 0;
+    for (i = 0; i < acc->nwaves; i++)
+        if (strcmp(acc->waves[i].wave, rec->wave) == 0)
+            return (acc->waves[i].count++), 0;
+    struct wave_count *grown = realloc(acc->waves, (acc->nwaves + 1) * sizeof(*grown));
+
+    if (grown == NULL)
+        return -1;
+    acc->waves = grown;
+    strcpy(acc->waves[acc->nwaves].wave, rec->wave);
+    acc->waves[acc->nwaves++].count = 1;
+    return 0;
+}
+
+static int wave_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct wave_count *) a)->wave, ((const struct wave_count *) b)->wave);
+}
+
+int ctl_stats(struct ctl *c, int nargs, char **args)
+{
+    struct stats_acc acc = {.c = c};
+
+    (void) nargs;
+    (void) args;
+    if (store_traverse(c->st, stats_add, &acc) < 0) {
+        free(acc.waves);
+        return ctl_store_fail(c);
+    }
+    qsort(acc.waves, acc.nwaves, sizeof(acc.waves[0]), wave_cmp);
+    fprintf(c->out, "users:      %zu\ndomains:    %zu\nunmigrated: %zu\nmigrated:   %zu\n"
+                    "bcc:        %zu\nrewrite:    %zu\n", acc.users, acc.domains,
+            acc.by_state[STATE_UNMIGRATED], acc.by_state[STATE_MIGRATED],
+            acc.by_mode[MODE_BCC], acc.by_mode[MODE_REWRITE]);
+    for (size_t i = 0; i < acc.nwaves; i++)
+        fprintf(c->out, "wave %s: %zu\n", acc.waves[i].wave, acc.waves[i].count);
+    free(acc.waves);
+    return EX_OK;
+}

@@ -1,0 +1,399 @@
+/*
+ * ctl_verbs.c - coexistctl's verbs that change the store. Each verb runs as
+ * one transaction: a command naming five addresses, one of them unknown,
+ * changes none of them.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "csvio.h"
+#include "ctl.h"
+#include "timefmt.h"
+
+/* journal_actor - the actor word for a change: "login/uid". */
+static const char *journal_actor(struct ctl *c)
+{
+    return c->actor;
+}
+
+int ctl_init(struct ctl *c, int nargs, char **args)
+{
+    unsigned long hash = c->cfg.hash_size;
+    char err[STORE_ERR_MAX], *end;
+
+    (void) nargs;
+    (void) args;
+    if (c->opt_hash_size) {
+        hash = strtoul(c->opt_hash_size, &end, 10);
+        if (*end || hash < 31 || hash > 100000007) {
+            fprintf(c->err, "coexistctl: --hash-size must be 31..100000007\n");
+            return EX_USAGE;
+        }
+    }
+    c->st = store_open(c->db_path, STORE_CREATE, (unsigned) hash, err);
+    if (c->st == NULL) {
+        fprintf(c->err, "coexistctl: %s\n", err);
+        return EX_CANTCREAT;
+    }
+    ctl_logf(c, "init %s actor=%s", c->db_path, c->actor);
+    fprintf(c->out, "created %s\n", c->db_path);
+    return EX_OK;
+}
+
+/* alias_managed - refuse chains: an alias must not itself be routed. */
+static int alias_managed(struct ctl *c, const char *alias, int domain_rule)
+{
+    char key[ADDR_BUFSIZE + 1];
+    struct record rec;
+    int found = 0;
+
+    if (!domain_rule)
+        found = store_get(c->st, alias, &rec);
+    if (found == 0) {
+        snprintf(key, sizeof(key), "@%s", domain_rule ? alias : addr_domain(alias));
+        found = store_get(c->st, key, &rec);
+    }
+    if (found < 0)
+        return ctl_store_fail(c);
+    if (found > 0) {
+        fprintf(c->err, "coexistctl: alias '%s' is itself a managed address (no chaining)\n",
+                alias);
+        return EX_DATAERR;
+    }
+    return EX_OK;
+}
+
+/* put - store REC under KEY and log the change with its old state. */
+static int put(struct ctl *c, const char *verb, const char *key, struct record *rec)
+{
+    rec->changed = c->now;
+    snprintf(rec->actor, sizeof(rec->actor), "%s", c->actor);
+    if (store_put(c->st, key, rec, journal_actor(c)) < 0)
+        return ctl_store_fail(c);
+    ctl_logf(c, "%s %s state=%s mode=%s alias=%s%s%s actor=%s", verb, key,
+             record_state_name(rec->state), record_mode_name(rec->mode), rec->alias,
+             rec->wave[0] ? " wave=" : "", rec->wave, c->actor);
+    return EX_OK;
+}
+
+int ctl_add(struct ctl *c, int nargs, char **args)
+{
+    char key[ADDR_BUFSIZE], alias[ADDR_BUFSIZE];
+    struct record rec;
+    const char *why;
+    int domain = args[0][0] == '@', rc;
+
+    (void) nargs;
+    memset(&rec, 0, sizeof(rec));
+    rec.kind = domain ? RECORD_DOMAIN : RECORD_USER;
+    if ((rc = ctl_key(c, args[0], key)) != EX_OK)
+        return rc;
+    if (domain != (args[1][0] == '@')) {
+        fprintf(c->err, "coexistctl: a domain rule is 'add @DOMAIN @LEGACYDOMAIN'\n");
+        return EX_DATAERR;
+    }
+    if ((domain ? addr_normalize_domain(args[1], alias, &why)
+         : addr_normalize(args[1], "", alias, &why)) < 0) {
+        fprintf(c->err, "coexistctl: bad alias '%s': %s\n", args[1], why);
+        return EX_DATAERR;
+    }
+    if (strcmp(alias, key) == 0) {
+        fprintf(c->err, "coexistctl: alias '%s' is the address itself\n", args[1]);
+        return EX_DATAERR;
+    }
+    if (c->opt_mode && record_mode_parse(c->opt_mode, &rec.mode) < 0) {
+        fprintf(c->err, "coexistctl: bad mode '%s' (bcc or rewrite)\n", c->opt_mode);
+        return EX_USAGE;
+    }
+    if (c->opt_wave && (domain || !record_wave_valid(c->opt_wave))) {
+        fprintf(c->err, "coexistctl: bad wave '%s'%s\n", c->opt_wave,
+                domain ? " (waves are for users)" : " (1-64 of A-Z a-z 0-9 . _ -)");
+        return EX_USAGE;
+    }
+    snprintf(rec.alias, sizeof(rec.alias), "%s", domain ? alias + 1 : alias);
+    snprintf(rec.wave, sizeof(rec.wave), "%s", c->opt_wave ? c->opt_wave : "");
+    if ((rc = alias_managed(c, rec.alias, domain)) != EX_OK)
+        return rc;
+    return put(c, "add", key, &rec);
+}
+
+/* collect_wave - the keys whose record has wave W. */
+struct wave_keys {
+    const char *wave;
+    char **keys;
+    size_t count, capacity;
+};
+
+static int collect_wave_key(const char *key, const struct record *rec, void *ctx)
+{
+    struct wave_keys *wk = ctx;
+
+    if (strcmp(rec->wave, wk->wave) != 0)
+        return 0;
+    if (wk->count == wk->capacity) {
+        size_t cap = wk->capacity ? wk->capacity * 2 : 64;
+        char **grown = realloc(wk->keys, cap * sizeof(*grown));
+
+        if (grown == NULL)
+            return -1;
+        wk->keys = grown;
+        wk->capacity = cap;
+    }
+    return (wk->keys[wk->count++] = strdup(key)) == NULL ? -1 : 0;
+}
+
+typedef void (*change_fn)(struct ctl *c, struct record *rec, const void *arg);
+
+/* change_keys - apply FN to every named key in one transaction. */
+static int change_keys(struct ctl *c, const char *verb, char **keys, size_t nkeys,
+                       change_fn fn, const void *arg)
+{
+    struct record rec;
+    int rc = EX_OK;
+
+    if (store_begin(c->st) < 0)
+        return ctl_store_fail(c);
+    for (size_t i = 0; i < nkeys && rc == EX_OK; i++) {
+        int found = store_get(c->st, keys[i], &rec);
+
+        if (found < 0)
+            rc = ctl_store_fail(c);
+        else if (found == 0) {
+            fprintf(c->err, "coexistctl: no record for '%s'; nothing changed\n", keys[i]);
+            rc = EX_NOUSER;
+        } else {
+            fn(c, &rec, arg);
+            rc = put(c, verb, keys[i], &rec);
+        }
+    }
+    if (rc != EX_OK) {
+        store_cancel(c->st);
+        return rc;
+    }
+    if (store_commit(c->st) < 0)
+        return ctl_store_fail(c);
+    fprintf(c->out, "%s: %zu record%s changed\n", verb, nkeys, nkeys == 1 ? "" : "s");
+    return EX_OK;
+}
+
+/* for_targets - run change_keys over ARGS or over --wave. */
+static int for_targets(struct ctl *c, const char *verb, int nargs, char **args,
+                       change_fn fn, const void *arg)
+{
+    struct wave_keys wk = {c->opt_wave, NULL, 0, 0};
+    int rc = EX_OK;
+
+    if ((nargs == 0) == (c->opt_wave == NULL)) {
+        fprintf(c->err, "usage: coexistctl %s ADDRESS... | --wave W\n", verb);
+        return EX_USAGE;
+    }
+    if (c->opt_wave) {
+        if (store_traverse(c->st, collect_wave_key, &wk) < 0)
+            rc = ctl_store_fail(c);
+        else if (wk.count == 0) {
+            fprintf(c->err, "coexistctl: no user in wave '%s'\n", c->opt_wave);
+            rc = EX_NOUSER;
+        }
+    } else {
+        wk.keys = calloc((size_t) nargs, sizeof(*wk.keys));
+        for (int i = 0; wk.keys && i < nargs && rc == EX_OK; i++) {
+            char key[ADDR_BUFSIZE];
+
+            if ((rc = ctl_key(c, args[i], key)) == EX_OK)
+                wk.keys[wk.count++] = strdup(key);
+        }
+    }
+    if (rc == EX_OK)
+        rc = change_keys(c, verb, wk.keys, wk.count, fn, arg);
+    for (size_t i = 0; i < wk.count; i++)
+        free(wk.keys[i]);
+    free(wk.keys);
+    return rc;
+}
+
+static void set_migrated(struct ctl *c, struct record *rec, const void *arg)
+{
+    (void) c;
+    if (arg) {
+        rec->cutover = *(const time_t *) arg;
+    } else {
+        rec->state = STATE_MIGRATED;
+        rec->cutover = 0;
+    }
+}
+
+static void set_unmigrated(struct ctl *c, struct record *rec, const void *arg)
+{
+    (void) c;
+    (void) arg;
+    rec->state = STATE_UNMIGRATED;
+    rec->cutover = 0;
+}
+
+static void set_mode(struct ctl *c, struct record *rec, const void *arg)
+{
+    (void) c;
+    rec->mode = *(const enum record_mode *) arg;
+}
+
+int ctl_migrate(struct ctl *c, int nargs, char **args)
+{
+    time_t at;
+    const char *why;
+
+    if (c->opt_at == NULL)
+        return for_targets(c, "migrate", nargs, args, set_migrated, NULL);
+    if (timefmt_parse(c->opt_at, &at, &why) < 0) {
+        fprintf(c->err, "coexistctl: bad --at '%s': %s\n", c->opt_at, why);
+        return EX_DATAERR;
+    }
+    return for_targets(c, "schedule", nargs, args, set_migrated, &at);
+}
+
+int ctl_unmigrate(struct ctl *c, int nargs, char **args)
+{
+    return for_targets(c, "unmigrate", nargs, args, set_unmigrated, NULL);
+}
+
+int ctl_mode(struct ctl *c, int nargs, char **args)
+{
+    enum record_mode mode;
+
+    (void) nargs;
+    if (record_mode_parse(args[1], &mode) < 0) {
+        fprintf(c->err, "coexistctl: bad mode '%s' (bcc or rewrite)\n", args[1]);
+        return EX_USAGE;
+    }
+    c->opt_wave = NULL;
+    return for_targets(c, "mode", 1, args, set_mode, &mode);
+}
+
+int ctl_remove(struct ctl *c, int nargs, char **args)
+{
+    char key[ADDR_BUFSIZE];
+    int rc = EX_OK;
+
+    if (store_begin(c->st) < 0)
+        return ctl_store_fail(c);
+    for (int i = 0; i < nargs && rc == EX_OK; i++) {
+        if ((rc = ctl_key(c, args[i], key)) != EX_OK)
+            break;
+        if (store_delete(c->st, key, journal_actor(c)) < 0) {
+            fprintf(c->err, "coexistctl: %s; nothing changed\n", store_error(c->st));
+            rc = EX_NOUSER;
+        } else {
+            ctl_logf(c, "remove %s actor=%s", key, c->actor);
+        }
+    }
+    if (rc != EX_OK) {
+        store_cancel(c->st);
+        return rc;
+    }
+    if (store_commit(c->st) < 0)
+        return ctl_store_fail(c);
+    fprintf(c->out, "remove: %d record%s removed\n", nargs, nargs == 1 ? "" : "s");
+    return EX_OK;
+}
+
+/* print_problem - import problems go to stderr, one per line. */
+static void print_problem(const char *message, void *ctx)
+{
+    fprintf(((struct ctl *) ctx)->err, "%s\n", message);
+}
+
+/* import_conflicts - rows whose alias the store (not the file) manages. */
+static int import_conflicts(struct ctl *c, const struct import_set *set)
+{
+    int problems = 0;
+
+    for (size_t i = 0; i < set->count && !c->opt_replace; i++) {
+        const struct import_row *row = &set->rows[i];
+        char key[ADDR_BUFSIZE + 1];
+        struct record rec;
+        int domain = row->key[0] == '@', found = 0;
+
+        if (!domain)
+            found = store_get(c->st, row->alias, &rec);
+        if (found == 0) {
+            snprintf(key, sizeof(key), "@%s", domain ? row->alias : addr_domain(row->alias));
+            found = store_get(c->st, key, &rec);
+        }
+        if (found < 0)
+            return -ctl_store_fail(c);
+        if (found > 0) {
+            fprintf(c->err, "line %u: alias '%s' is itself a managed address (no chaining)\n",
+                    row->line, row->alias);
+            problems++;
+        }
+    }
+    return problems;
+}
+
+/* Imports this small journal each row; larger ones one summary entry. */
+#define IMPORT_JOURNAL_ROWS_MAX 1000
+
+/* import_write - the whole set in one transaction. */
+static int import_write(struct ctl *c, const struct import_set *set, const char *name)
+{
+    const char *actor = set->count <= IMPORT_JOURNAL_ROWS_MAX ? journal_actor(c) : NULL;
+    char summary[512];
+    struct record rec;
+
+    if (store_begin(c->st) < 0)
+        return ctl_store_fail(c);
+    if (c->opt_replace && store_wipe_records(c->st) < 0)
+        goto fail;
+    for (size_t i = 0; i < set->count; i++) {
+        import_row_record(&set->rows[i], &rec);
+        rec.changed = c->now;
+        snprintf(rec.actor, sizeof(rec.actor), "%s", c->actor);
+        if (store_put(c->st, set->rows[i].key, &rec, actor) < 0)
+            goto fail;
+    }
+    snprintf(summary, sizeof(summary), "import:%zu-rows%s", set->count,
+             c->opt_replace ? ":replace" : "");
+    if (store_journal_note(c->st, "!import", "-", summary, c->actor) < 0)
+        goto fail;
+    if (store_commit(c->st) < 0)
+        return ctl_store_fail(c);
+    ctl_logf(c, "import %s rows=%zu%s actor=%s", name, set->count,
+             c->opt_replace ? " replace" : "", c->actor);
+    fprintf(c->out, "imported %zu record%s from %s%s\n", set->count,
+            set->count == 1 ? "" : "s", name, c->opt_replace ? " (store replaced)" : "");
+    return EX_OK;
+fail:
+    fprintf(c->err, "coexistctl: %s; nothing imported\n", store_error(c->st));
+    store_cancel(c->st);
+    return EX_IOERR;
+}
+
+int ctl_import(struct ctl *c, int nargs, char **args)
+{
+    struct import_set set = {0};
+    const char *name = strcmp(args[0], "-") == 0 ? "<stdin>" : args[0];
+    FILE *fp = strcmp(args[0], "-") == 0 ? stdin : fopen(args[0], "r");
+    int problems, rc;
+
+    (void) nargs;
+    if (fp == NULL) {
+        fprintf(c->err, "coexistctl: %s: %m\n", args[0]);
+        return EX_NOINPUT;
+    }
+    problems = import_read(fp, name, c->cfg.recipient_delimiter, &set, print_problem, c);
+    if (fp != stdin)
+        fclose(fp);
+    if (problems == 0)
+        problems = import_conflicts(c, &set);
+    if (problems < 0)
+        rc = problems == -1 ? EX_IOERR : -problems;
+    else if (problems > 0) {
+        fprintf(c->err, "coexistctl: %d problem%s in %s; nothing imported\n", problems,
+                problems == 1 ? "" : "s", name);
+        rc = EX_DATAERR;
+    } else {
+        rc = import_write(c, &set, name);
+    }
+    import_set_free(&set);
+    return rc;
+}

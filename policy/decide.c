@@ -1,0 +1,237 @@
+/*
+ * decide.c - the routing decision (see decide.h and DESIGN.md section 4).
+ *
+ * All lookups happen before any action is emitted, so a lookup error leaves
+ * the result empty and the caller can tempfail a message that was never
+ * half-routed. Aliases are never looked up again (no chaining), and an alias
+ * is added at most once per message, whatever mix of recipients asked for it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "decide.h"
+
+const char *decide_rule_name(enum decide_rule rule)
+{
+    static const char *const names[] = {"none", "user", "domain"};
+
+    return names[rule];
+}
+
+int decide_route(const char *raw, const struct decide_settings *settings,
+                 decide_lookup_fn lookup, void *lookup_ctx, int lenient,
+                 struct decide_route *route, char err[DECIDE_ERR_MAX])
+{
+    char domain_key[ADDR_BUFSIZE];
+    struct record rec;
+    const char *why;
+    int found;
+
+    memset(route, 0, sizeof(*route));
+    if (addr_normalize(raw, settings->delimiters, route->key, &why) < 0) {
+        if (lenient)
+            return 0;
+        snprintf(err, DECIDE_ERR_MAX, "bad address '%s': %s", raw, why);
+        return -1;
+    }
+    found = lookup(lookup_ctx, route->key, &rec, err);
+    if (found == 0) {
+        snprintf(domain_key, sizeof(domain_key), "@%s", addr_domain(route->key));
+        found = lookup(lookup_ctx, domain_key, &rec, err);
+        if (found > 0) {
+            route->rule = RULE_DOMAIN;
+            if (snprintf(route->alias, sizeof(route->alias), "%.*s@%s",
+                         (int) (addr_domain(route->key) - 1 - route->key), route->key,
+                         rec.alias) >= (int) sizeof(route->alias)) {
+                snprintf(err, DECIDE_ERR_MAX, "alias for '%s' too long", route->key);
+                return -1;
+            }
+        }
+    } else if (found > 0) {
+        route->rule = RULE_USER;
+        strcpy(route->alias, rec.alias);
+    }
+    if (found < 0)
+        return -1;
+    if (found == 0)
+        return 0;
+    route->mode = rec.mode;
+    route->effective = record_effective_state(&rec, settings->now);
+    route->routed = route->effective == STATE_UNMIGRATED;
+    return 0;
+}
+
+int decide_xtext(const char *addr, char *out, size_t outlen)
+{
+    size_t n = 0;
+
+    for (; *addr; addr++) {
+        unsigned char c = (unsigned char) *addr;
+        int plain = c >= 33 && c <= 126 && c != '+' && c != '=';
+
+        if (n + (plain ? 1 : 3) >= outlen)
+            return -1;
+        if (plain)
+            out[n++] = (char) c;
+        else
+            n += (size_t) snprintf(out + n, outlen - n, "+%02X", c);
+    }
+    out[n] = '\0';
+    return 0;
+}
+
+/* esmtp_arg - the recipient's "KEYWORD=..." argument, or NULL. */
+static const char *esmtp_arg(const struct decide_rcpt *rcpt, const char *keyword)
+{
+    size_t len = strlen(keyword);
+
+    for (const char *const *a = rcpt->esmtp_args; a && *a; a++)
+        if (strncasecmp(*a, keyword, len) == 0 && (*a)[len] == '=')
+            return *a;
+    return NULL;
+}
+
+/* rewrite_args - keep the original's NOTIFY; name it in ORCPT. */
+static int rewrite_args(const struct decide_rcpt *rcpt, char *out, size_t outlen)
+{
+    const char *notify = esmtp_arg(rcpt, "NOTIFY");
+    const char *orcpt = esmtp_arg(rcpt, "ORCPT");
+    char bare[ADDR_BUFSIZE + 4], xtext[3 * ADDR_BUFSIZE];
+    int n;
+
+    if (orcpt == NULL) {
+        /* The sender's own spelling, so a bounce names what they typed. */
+        if (addr_strip_brackets(rcpt->raw, bare, sizeof(bare)) < 0
+            || decide_xtext(bare, xtext, sizeof(xtext)) < 0)
+            return -1;
+    }
+    n = snprintf(out, outlen, "%s%s%s%s", notify ? notify : "", notify ? " " : "",
+                 orcpt ? orcpt : "ORCPT=rfc822;", orcpt ? "" : xtext);
+    return n < 0 || (size_t) n >= outlen ? -1 : 0;
+}
+
+/* push - append an action, growing the array. */
+static struct decide_action *push(struct decide_result *result)
+{
+    if (result->count == result->capacity) {
+        size_t cap = result->capacity ? 2 * result->capacity : 8;
+        struct decide_action *grown = realloc(result->actions, cap * sizeof(*grown));
+
+        if (grown == NULL)
+            return NULL;
+        result->actions = grown;
+        result->capacity = cap;
+    }
+    return &result->actions[result->count++];
+}
+
+/* alias_taken - whether ALIAS is a recipient or was added already. */
+static int alias_taken(const char *alias, char (*keys)[ADDR_BUFSIZE], size_t nrcpt,
+                       const struct decide_result *result)
+{
+    for (size_t i = 0; i < nrcpt; i++)
+        if (strcmp(keys[i], alias) == 0)
+            return 1;
+    for (size_t i = 0; i < result->count; i++)
+        if (result->actions[i].kind == ACTION_ADD
+            && strncmp(result->actions[i].addr + 1, alias, strlen(alias)) == 0
+            && result->actions[i].addr[strlen(alias) + 1] == '>')
+            return 1;
+    return 0;
+}
+
+/* emit - the add (unless taken) and, for rewrite, the delete of RCPT I. */
+static int emit(const struct decide_rcpt *rcpt, size_t i, const struct decide_route *route,
+                char (*keys)[ADDR_BUFSIZE], size_t nrcpt, struct decide_result *result,
+                size_t *ndelete, struct decide_action *deletes)
+{
+    struct decide_action *act;
+
+    if (!alias_taken(route->alias, keys, nrcpt, result)) {
+        if ((act = push(result)) == NULL)
+            return -1;
+        act->kind = ACTION_ADD;
+        act->mode = route->mode;
+        act->rule = route->rule;
+        act->rcpt_index = i;
+        snprintf(act->addr, sizeof(act->addr), "<%s>", route->alias);
+        if (route->mode == MODE_BCC)
+            snprintf(act->args, sizeof(act->args), "NOTIFY=NEVER");
+        else if (rewrite_args(rcpt, act->args, sizeof(act->args)) < 0)
+            return -1;
+    }
+    if (route->mode == MODE_REWRITE) {
+        act = &deletes[(*ndelete)++];
+        act->kind = ACTION_DELETE;
+        act->mode = route->mode;
+        act->rule = route->rule;
+        act->rcpt_index = i;
+        act->args[0] = '\0';
+        if (snprintf(act->addr, sizeof(act->addr), "%s", rcpt->raw)
+            >= (int) sizeof(act->addr))
+            return -1;
+    }
+    return 0;
+}
+
+int decide_actions(const struct decide_rcpt *rcpts, size_t nrcpt,
+                   const struct decide_settings *settings,
+                   decide_lookup_fn lookup, void *lookup_ctx,
+                   struct decide_result *result, char err[DECIDE_ERR_MAX])
+{
+    struct decide_route *routes = NULL;
+    struct decide_action *deletes = NULL;
+    char (*keys)[ADDR_BUFSIZE] = NULL;
+    size_t i, ndelete = 0;
+    int rc = -1;
+
+    result->count = 0;
+    if (settings->loop_detected || nrcpt == 0)
+        return 0;
+    routes = calloc(nrcpt, sizeof(*routes));
+    keys = calloc(nrcpt, sizeof(*keys));
+    deletes = calloc(nrcpt, sizeof(*deletes));
+    if (routes == NULL || keys == NULL || deletes == NULL) {
+        snprintf(err, DECIDE_ERR_MAX, "out of memory");
+        goto out;
+    }
+    for (i = 0; i < nrcpt; i++) {
+        if (decide_route(rcpts[i].raw, settings, lookup, lookup_ctx, 1, &routes[i], err) < 0)
+            goto out;
+        strcpy(keys[i], routes[i].key);
+    }
+    for (i = 0; i < nrcpt; i++) {
+        if (routes[i].routed
+            && emit(&rcpts[i], i, &routes[i], keys, nrcpt, result, &ndelete, deletes) < 0) {
+            snprintf(err, DECIDE_ERR_MAX, "cannot build actions for '%s'", rcpts[i].raw);
+            goto out;
+        }
+    }
+    /* Deletes go last: the MTA must never see a message with neither. */
+    for (i = 0; i < ndelete; i++) {
+        struct decide_action *act = push(result);
+
+        if (act == NULL) {
+            snprintf(err, DECIDE_ERR_MAX, "out of memory");
+            goto out;
+        }
+        *act = deletes[i];
+    }
+    rc = 0;
+out:
+    if (rc < 0)
+        result->count = 0;
+    free(routes);
+    free(keys);
+    free(deletes);
+    return rc;
+}
+
+void decide_result_free(struct decide_result *result)
+{
+    free(result->actions);
+    result->actions = NULL;
+    result->count = result->capacity = 0;
+}

@@ -1,0 +1,97 @@
+/*
+ * decide.h - the routing decision: which recipients to add and delete.
+ *
+ * A pure function of the envelope recipients, a lookup function and a few
+ * settings. It knows nothing of libmilter or TDB, so every case of the
+ * decision table is unit-tested with an in-memory lookup.
+ */
+#ifndef COEXIST_DECIDE_H
+#define COEXIST_DECIDE_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "addr.h"
+#include "record.h"
+
+#define DECIDE_ARGS_MAX 1024
+#define DECIDE_ERR_MAX 512
+
+/* One envelope recipient exactly as the MTA sent it. */
+struct decide_rcpt {
+    const char *raw;                /* argv[0], normally "<addr>" */
+    const char *const *esmtp_args;  /* NULL-terminated, or NULL */
+};
+
+/*
+ * Lookup: 1 found (*REC filled), 0 absent, -1 error (reason in ERR).
+ * The decision calls it with a user key, then with "@domain".
+ */
+typedef int (*decide_lookup_fn)(void *ctx, const char *key, struct record *rec,
+                                char err[DECIDE_ERR_MAX]);
+
+enum decide_rule { RULE_NONE, RULE_USER, RULE_DOMAIN };
+
+struct decide_settings {
+    const char *delimiters;         /* subaddress delimiters, e.g. "+" */
+    time_t now;                     /* for scheduled cutovers */
+    int loop_detected;              /* the message carries our trace header */
+};
+
+/* What one recipient resolves to, independent of the other recipients. */
+struct decide_route {
+    enum decide_rule rule;
+    int routed;                     /* 0: leave alone (migrated, unknown) */
+    enum record_mode mode;
+    enum record_state effective;
+    char key[ADDR_BUFSIZE];         /* normalized recipient */
+    char alias[ADDR_BUFSIZE];       /* normalized legacy alias */
+};
+
+/*
+ * decide_route - resolve one address: user record first, then the domain
+ * rule. Returns 0, or -1 with ERR set (bad address or lookup error).
+ * An address that does not normalize is reported with rule RULE_NONE and
+ * return 0 when LENIENT is set (the milter leaves such recipients alone).
+ */
+int decide_route(const char *raw, const struct decide_settings *settings,
+                 decide_lookup_fn lookup, void *lookup_ctx, int lenient,
+                 struct decide_route *route, char err[DECIDE_ERR_MAX]);
+
+enum decide_action_kind { ACTION_ADD, ACTION_DELETE };
+
+struct decide_action {
+    enum decide_action_kind kind;
+    enum record_mode mode;          /* why: bcc or rewrite */
+    enum decide_rule rule;
+    size_t rcpt_index;              /* the recipient that caused it */
+    /* ADD: "<alias>"; DELETE: the recipient's raw form as received */
+    char addr[ADDR_BUFSIZE + 2];
+    char args[DECIDE_ARGS_MAX];     /* ADD: ESMTP args, "" if none */
+};
+
+struct decide_result {
+    struct decide_action *actions;  /* adds first, then deletes */
+    size_t count;
+    size_t capacity;
+};
+
+/*
+ * decide_actions - the actions for a message with NRCPT recipients.
+ * RESULT is reused across calls (its array grows, never shrinks); free it
+ * with decide_result_free. Returns 0, or -1 with ERR set on a lookup error,
+ * in which case RESULT holds no actions: a message is changed whole or not
+ * at all.
+ */
+int decide_actions(const struct decide_rcpt *rcpts, size_t nrcpt,
+                   const struct decide_settings *settings,
+                   decide_lookup_fn lookup, void *lookup_ctx,
+                   struct decide_result *result, char err[DECIDE_ERR_MAX]);
+void decide_result_free(struct decide_result *result);
+
+const char *decide_rule_name(enum decide_rule rule);
+
+/* xtext (RFC 3461) encoding of ADDR into OUT; returns -1 if it does not fit. */
+int decide_xtext(const char *addr, char *out, size_t outlen);
+
+#endif

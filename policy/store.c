@@ -1,0 +1,348 @@
+/*
+ * store.c - the state store over one TDB file (see store.h).
+ *
+ * Every write runs inside a TDB transaction, so a reader (the milter) never
+ * sees half of a change and a crashed writer leaves the previous state. The
+ * file is created with a prime hash size and Jenkins hashing, because the
+ * default 131 chains make a million-user store unusably slow.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store_int.h"
+
+int store_fail(struct store *st, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(st->err, sizeof(st->err), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int store_tdb_fail(struct store *st, const char *what)
+{
+    if (st->tdb_msg[0])
+        return store_fail(st, "%s: %s: %s (%s)", st->path, what,
+                          tdb_errorstr(st->tdb), st->tdb_msg);
+    return store_fail(st, "%s: %s: %s", st->path, what, tdb_errorstr(st->tdb));
+}
+
+/* tdb_log - keep tdb's own diagnostics for the next error message. */
+static void tdb_log(struct tdb_context *tdb, enum tdb_debug_level level,
+                    const char *fmt, ...)
+{
+    struct store *st = tdb_get_logging_private(tdb);
+    va_list ap;
+    size_t n;
+
+    if (st == NULL || level > TDB_DEBUG_WARNING)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(st->tdb_msg, sizeof(st->tdb_msg), fmt, ap);
+    va_end(ap);
+    n = strlen(st->tdb_msg);
+    while (n > 0 && st->tdb_msg[n - 1] == '\n')
+        st->tdb_msg[--n] = '\0';
+}
+
+/* next_prime - the smallest prime >= N, for the hash table size. */
+static unsigned next_prime(unsigned n)
+{
+    if (n < 3)
+        return 3;
+    for (n |= 1;; n += 2) {
+        unsigned d;
+
+        for (d = 3; d * d <= n; d += 2)
+            if (n % d == 0)
+                break;
+        if (d * d > n)
+            return n;
+    }
+}
+
+struct store *store_open(const char *path, enum store_open_mode mode,
+                         unsigned hash_size, char err[STORE_ERR_MAX])
+{
+    struct tdb_logging_context log = {tdb_log, NULL};
+    struct store *st = calloc(1, sizeof(*st));
+    struct stat sb;
+    int flags = O_RDWR, tdb_flags = TDB_SEQNUM;
+
+    if (st == NULL) {
+        snprintf(err, STORE_ERR_MAX, "%s: out of memory", path);
+        return NULL;
+    }
+    if (strlen(path) >= sizeof(st->path)) {
+        snprintf(err, STORE_ERR_MAX, "store path too long");
+        free(st);
+        return NULL;
+    }
+    strcpy(st->path, path);
+    log.log_private = st;
+    if (mode == STORE_CREATE) {
+        flags |= O_CREAT | O_EXCL;
+        tdb_flags |= TDB_INCOMPATIBLE_HASH;
+    } else if (stat(path, &sb) < 0) {
+        /* tdb_open would say "No such file" too, but less plainly. */
+        snprintf(err, STORE_ERR_MAX, "%.300s: %.80s (create it with 'coexistctl init')",
+                 path, strerror(errno));
+        free(st);
+        return NULL;
+    }
+    errno = 0;
+    st->tdb = tdb_open_ex(path, (int) next_prime(hash_size ? hash_size
+                                                 : STORE_DEFAULT_HASH_SIZE),
+                          tdb_flags, flags, 0640, &log, NULL);
+    if (st->tdb == NULL) {
+        snprintf(err, STORE_ERR_MAX, "%.200s: cannot open store: %.80s%s%s", path,
+                 errno ? strerror(errno) : "not a valid tdb file",
+                 st->tdb_msg[0] ? ": " : "", st->tdb_msg);
+        free(st);
+        return NULL;
+    }
+    return st;
+}
+
+void store_close(struct store *st)
+{
+    if (st == NULL)
+        return;
+    if (st->in_txn)
+        tdb_transaction_cancel(st->tdb);
+    tdb_close(st->tdb);
+    free(st);
+}
+
+const char *store_error(const struct store *st)
+{
+    return st->err;
+}
+
+const char *store_path(const struct store *st)
+{
+    return st->path;
+}
+
+int store_changed_on_disk(const struct store *st)
+{
+    struct stat on_disk, open_file;
+
+    if (stat(st->path, &on_disk) < 0)
+        return -1;
+    if (fstat(tdb_fd(st->tdb), &open_file) < 0)
+        return 1;
+    return on_disk.st_ino != open_file.st_ino || on_disk.st_dev != open_file.st_dev;
+}
+
+int store_seqnum(struct store *st)
+{
+    return tdb_get_seqnum(st->tdb);
+}
+
+/* key_kind - which record a key holds; -1 for journal keys. */
+static int key_kind(const char *key, size_t len)
+{
+    if (len == 0 || key[0] == '!')
+        return -1;
+    return key[0] == '@' ? RECORD_DOMAIN : RECORD_USER;
+}
+
+int store_get(struct store *st, const char *key, struct record *rec)
+{
+    char why[256];
+    TDB_DATA val;
+    int rc;
+
+    st->tdb_msg[0] = '\0';
+    val = tdb_fetch(st->tdb, store_key(key));
+    if (val.dptr == NULL) {
+        if (tdb_error(st->tdb) == TDB_ERR_NOEXIST)
+            return 0;
+        return store_tdb_fail(st, "fetch");
+    }
+    rc = record_decode(addr_is_domain_key(key) ? RECORD_DOMAIN : RECORD_USER,
+                       (const char *) val.dptr, val.dsize, rec, why, sizeof(why));
+    free(val.dptr);
+    if (rc < 0)
+        return store_fail(st, "%s: corrupt record for '%s': %s", st->path, key, why);
+    return 1;
+}
+
+int store_begin(struct store *st)
+{
+    st->tdb_msg[0] = '\0';
+    if (st->in_txn)
+        return store_fail(st, "transaction already open");
+    if (tdb_transaction_start(st->tdb) != 0)
+        return store_tdb_fail(st, "transaction start");
+    st->in_txn = 1;
+    return 0;
+}
+
+int store_commit(struct store *st)
+{
+    st->in_txn = 0;
+    if (tdb_transaction_commit(st->tdb) != 0)
+        return store_tdb_fail(st, "transaction commit");
+    return 0;
+}
+
+void store_cancel(struct store *st)
+{
+    if (st->in_txn)
+        tdb_transaction_cancel(st->tdb);
+    st->in_txn = 0;
+}
+
+/* old_value - the current text of KEY into BUF, "-" when absent. */
+static int old_value(struct store *st, const char *key, char *buf, size_t len)
+{
+    TDB_DATA val = tdb_fetch(st->tdb, store_key(key));
+
+    if (val.dptr == NULL) {
+        if (tdb_error(st->tdb) != TDB_ERR_NOEXIST)
+            return store_tdb_fail(st, "fetch");
+        snprintf(buf, len, "-");
+        return 0;
+    }
+    snprintf(buf, len, "%.*s", (int) (val.dsize < len ? val.dsize : len - 1), val.dptr);
+    free(val.dptr);
+    return 1;
+}
+
+/* write_change - store or delete KEY (REC NULL) and journal it. */
+static int write_change(struct store *st, const char *key, const struct record *rec,
+                        const char *actor)
+{
+    char text[RECORD_TEXT_MAX + 1], before[RECORD_TEXT_MAX + 1];
+    int own_txn = !st->in_txn, found = 1;
+
+    if (rec && record_encode(rec, text, sizeof(text)) < 0)
+        return store_fail(st, "record for '%s' too long", key);
+    if (own_txn && store_begin(st) < 0)
+        return -1;
+    if (actor != NULL || rec == NULL)
+        found = old_value(st, key, before, sizeof(before));
+    if (found < 0)
+        goto fail;
+    if (rec == NULL && found == 0) {
+        store_fail(st, "no record for '%s'", key);
+        goto fail;
+    }
+    if (rec ? tdb_store(st->tdb, store_key(key),
+                        (TDB_DATA) {(unsigned char *) text, strlen(text)}, 0)
+        : tdb_delete(st->tdb, store_key(key))) {
+        store_tdb_fail(st, rec ? "store" : "delete");
+        goto fail;
+    }
+    if (actor != NULL && journal_append(st, key, before, rec ? text : "-", actor) < 0)
+        goto fail;
+    if (own_txn)
+        return store_commit(st);
+    return 0;
+fail:
+    if (own_txn)
+        store_cancel(st);
+    return -1;
+}
+
+int store_put(struct store *st, const char *key, const struct record *rec,
+              const char *actor)
+{
+    if (key_kind(key, strlen(key)) < 0)
+        return store_fail(st, "'%s' is not a record key", key);
+    return write_change(st, key, rec, actor);
+}
+
+int store_delete(struct store *st, const char *key, const char *actor)
+{
+    if (key_kind(key, strlen(key)) < 0)
+        return store_fail(st, "'%s' is not a record key", key);
+    return write_change(st, key, NULL, actor);
+}
+
+struct traverse_ctx {
+    struct store *st;
+    store_visit_fn visit;
+    store_problem_fn problem;
+    void *ctx;
+    int bad;
+    int wipe;
+};
+
+/* visit_one - decode one record and hand it on, or report it. */
+static int visit_one(struct tdb_context *tdb, TDB_DATA k, TDB_DATA v, void *arg)
+{
+    struct traverse_ctx *tc = arg;
+    char key[ADDR_BUFSIZE + 1], why[256];
+    struct record rec;
+    int kind = key_kind((const char *) k.dptr, k.dsize);
+
+    if (kind < 0)
+        return 0;
+    if (tc->wipe)
+        return tdb_delete(tdb, k) != 0 ? -1 : 0;
+    snprintf(key, sizeof(key), "%.*s", (int) (k.dsize < ADDR_BUFSIZE ? k.dsize : ADDR_BUFSIZE),
+             k.dptr);
+    if (k.dsize > ADDR_MAX || memchr(k.dptr, '\0', k.dsize)) {
+        snprintf(why, sizeof(why), "key is not an address");
+    } else if (record_decode((enum record_kind) kind, (const char *) v.dptr, v.dsize,
+                             &rec, why, sizeof(why)) == 0) {
+        return tc->visit ? tc->visit(key, &rec, tc->ctx) : 0;
+    }
+    tc->bad++;
+    if (tc->problem) {
+        tc->problem(key, why, tc->ctx);
+        return 0;
+    }
+    store_fail(tc->st, "%s: corrupt record for '%s': %s", tc->st->path, key, why);
+    return -1;
+}
+
+int store_traverse(struct store *st, store_visit_fn fn, void *ctx)
+{
+    struct traverse_ctx tc = {st, fn, NULL, ctx, 0, 0};
+
+    st->err[0] = '\0';
+    if (tdb_traverse_read(st->tdb, visit_one, &tc) < 0) {
+        if (st->err[0] == '\0' && tc.bad == 0)
+            store_tdb_fail(st, "traverse");
+        return -1;
+    }
+    return 0;
+}
+
+int store_check(struct store *st, store_problem_fn fn, void *ctx)
+{
+    struct traverse_ctx tc = {st, NULL, fn, ctx, 0, 0};
+
+    st->tdb_msg[0] = '\0';
+    if (tdb_check(st->tdb, NULL, NULL) != 0)
+        return store_tdb_fail(st, "tdb_check");
+    if (tdb_traverse_read(st->tdb, visit_one, &tc) < 0)
+        return store_tdb_fail(st, "traverse");
+    return tc.bad;
+}
+
+int store_wipe_records(struct store *st)
+{
+    struct traverse_ctx tc = {st, NULL, NULL, NULL, 0, 1};
+    int own_txn = !st->in_txn;
+
+    if (own_txn && store_begin(st) < 0)
+        return -1;
+    if (tdb_traverse(st->tdb, visit_one, &tc) < 0) {
+        store_tdb_fail(st, "wipe");
+        if (own_txn)
+            store_cancel(st);
+        return -1;
+    }
+    return own_txn ? store_commit(st) : 0;
+}

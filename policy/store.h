@@ -1,0 +1,117 @@
+/*
+ * store.h - the coexistence state store: records in one TDB file, and the
+ * journal of every change, written in the same transaction.
+ *
+ * Keys are normalized addresses ("local@domain") and domain rules
+ * ("@domain"). Journal entries live under keys that start with '!' and
+ * contain no '@', so they can never collide with an address.
+ *
+ * Every function returns 0 on success and -1 on failure with a message in
+ * the handle (store_error()); the library never prints or logs. A handle is
+ * not thread-safe: the caller serializes access (the milter holds one mutex).
+ */
+#ifndef COEXIST_STORE_H
+#define COEXIST_STORE_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "record.h"
+
+#define STORE_DEFAULT_HASH_SIZE 10007
+#define STORE_JOURNAL_PREFIX "!journal/"
+#define STORE_JOURNAL_SEQ_KEY "!journal-seq"
+#define STORE_ERR_MAX 512
+
+struct store;
+
+enum store_open_mode {
+    STORE_OPEN_EXISTING,        /* fail if the file does not exist */
+    STORE_CREATE,               /* create; fail if it exists */
+};
+
+/*
+ * store_open - open PATH read-write (or create it with HASH_SIZE buckets,
+ * rounded up to a prime). Returns a handle, or NULL with the reason in ERR.
+ */
+struct store *store_open(const char *path, enum store_open_mode mode,
+                         unsigned hash_size, char err[STORE_ERR_MAX]);
+void store_close(struct store *st);
+
+/* store_error - the message of the last failure on ST. */
+const char *store_error(const struct store *st);
+
+/*
+ * store_changed_on_disk - 1 if PATH now names another file than the one
+ * open (replaced by rename, deleted), 0 if the same, -1 if PATH is gone.
+ */
+int store_changed_on_disk(const struct store *st);
+const char *store_path(const struct store *st);
+
+/*
+ * store_get - look KEY up. Returns 1 and fills *REC if found, 0 if absent,
+ * -1 on a store error (including a record that does not parse).
+ */
+int store_get(struct store *st, const char *key, struct record *rec);
+
+/*
+ * store_put / store_delete - change KEY and journal the change with ACTOR,
+ * inside the current transaction (store_begin) or in one of their own.
+ * ACTOR NULL skips the per-key journal entry: a bulk import journals one
+ * summary entry (store_journal_note) instead of a million.
+ * store_delete of an absent key is an error.
+ */
+int store_put(struct store *st, const char *key, const struct record *rec,
+              const char *actor);
+int store_delete(struct store *st, const char *key, const char *actor);
+
+int store_begin(struct store *st);
+int store_commit(struct store *st);
+void store_cancel(struct store *st);
+
+/*
+ * store_traverse - call FN for every record (journal skipped), in no
+ * particular order. FN returns 0 to go on, non-zero to stop. Returns -1 if
+ * a record does not parse or the traversal failed, else 0.
+ */
+typedef int (*store_visit_fn)(const char *key, const struct record *rec,
+                              void *ctx);
+int store_traverse(struct store *st, store_visit_fn fn, void *ctx);
+
+/* One journal entry, as read back; strings point into a private buffer. */
+struct journal_entry {
+    unsigned long long seq;
+    time_t when;
+    const char *actor;
+    const char *key;
+    const char *old_value;      /* "-" when created */
+    const char *new_value;      /* "-" when removed */
+};
+typedef int (*journal_visit_fn)(const struct journal_entry *entry, void *ctx);
+
+/*
+ * store_journal - visit journal entries for KEY (NULL: all) newest first,
+ * at most LIMIT of them (0: all).
+ */
+int store_journal(struct store *st, const char *key, unsigned limit,
+                  journal_visit_fn fn, void *ctx);
+
+/*
+ * store_check - tdb_check plus every record decoded. Returns the number of
+ * bad records found (their keys reported through FN if not NULL), or -1 if
+ * the file itself is damaged.
+ */
+typedef void (*store_problem_fn)(const char *key, const char *why, void *ctx);
+int store_check(struct store *st, store_problem_fn fn, void *ctx);
+
+/* store_journal_note - journal a free-form entry (e.g. an import summary). */
+int store_journal_note(struct store *st, const char *key, const char *old_value,
+                       const char *new_value, const char *actor);
+
+/* store_wipe_records - delete every record (not the journal). */
+int store_wipe_records(struct store *st);
+
+/* store_seqnum - changes whenever a writer commits (TDB_SEQNUM). */
+int store_seqnum(struct store *st);
+
+#endif
