@@ -1,0 +1,30 @@
+#!/bin/sh
+# tests/deps.sh - install what building and testing coexist-milter needs on
+# Debian 12, non-interactively. Idempotent: when every package is already
+# installed it touches nothing (not even the apt lists).
+set -eu
+
+PACKAGES="build-essential autoconf automake libtool pkg-config
+  libmilter-dev libtdb-dev tdb-tools libcmocka-dev libcsv-dev libjansson-dev
+  postfix swaks miltertest libwrap0 python3 iproute2 util-linux valgrind
+  groff-base man-db m4"
+
+missing=""
+for p in $PACKAGES; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+        || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: missing packages:$missing (run as root to install them)" >&2
+    exit 1
+fi
+# "No configuration" leaves /etc/postfix/main.cf absent: the system Postfix
+# never starts; the tests run private instances of their own.
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+export DEBIAN_FRONTEND=noninteractive
+apt_get() { apt-get -o DPkg::Lock::Timeout=300 -q "$@"; }
+apt_get update >/dev/null
+# shellcheck disable=SC2086
+apt_get install -y $missing
