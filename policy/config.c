@@ -159,8 +159,13 @@ static int parse_line(struct config *cfg, char *line, const char *path, int line
 {
     char *eq, *name, *value;
     const char *why;
-    size_t i;
+    size_t i, len = strlen(line);
 
+    /* The terminator (LF or CRLF) is not part of the line. */
+    if (len > 0 && line[len - 1] == '\n')
+        line[--len] = '\0';
+    if (len > 0 && line[len - 1] == '\r')
+        line[--len] = '\0';
     for (char *p = line; *p; p++)
         if ((unsigned char) *p < 0x20 && *p != '\t')
             return snprintf(err, CONFIG_ERR_MAX, "%s:%d: control character", path, lineno), -1;

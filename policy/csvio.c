@@ -205,6 +205,9 @@ static int read_json(FILE *fp, struct reader *rd)
         json_t *value;
         int bad = !json_is_object(obj);
 
+        if (bad)
+            report(rd, (unsigned) i + 1, "element %zu is not an object", i + 1);
+
         /* JSON has no line numbers to speak of: name the element. */
         json_object_foreach(bad ? NULL : obj, key, value) {
             int known = 0;
@@ -237,6 +240,8 @@ const struct import_row *import_find(const struct import_set *set, const char *k
 {
     struct import_row probe = {.key = (char *) key};
 
+    if (set->count == 0)
+        return NULL;
     return bsearch(&probe, set->rows, set->count, sizeof(probe), row_cmp);
 }
 
@@ -246,7 +251,8 @@ static void check_set(struct reader *rd)
     struct import_set *set = rd->set;
     char domain_key[ADDR_BUFSIZE + 1];
 
-    qsort(set->rows, set->count, sizeof(set->rows[0]), row_cmp);
+    if (set->count > 1)
+        qsort(set->rows, set->count, sizeof(set->rows[0]), row_cmp);
     for (size_t i = 1; i < set->count; i++)
         if (strcmp(set->rows[i].key, set->rows[i - 1].key) == 0)
             report(rd, set->rows[i].line, "duplicate address '%s' (also on line %u)",
@@ -276,8 +282,10 @@ int import_read(FILE *fp, const char *name, const char *delimiters,
     rd->set = set;
     rd->problem = problem;
     rd->ctx = ctx;
+    /* Skipped newlines still count: CSV problems name the file's lines. */
     while ((c = getc(fp)) != EOF && isspace(c))
-        ;
+        if (c == '\n')
+            rd->line++;
     if (c != EOF)
         ungetc(c, fp);
     rc = c == '[' ? read_json(fp, rd) : read_csv(fp, rd);

@@ -288,7 +288,7 @@ static int visit_one(struct tdb_context *tdb, TDB_DATA k, TDB_DATA v, void *arg)
     if (kind < 0)
         return 0;
     if (tc->wipe)
-        return tdb_delete(tdb, k) != 0 ? -1 : 0;
+        return tdb_delete(tdb, k) != 0 ? (tc->bad++, -1) : 0;
     snprintf(key, sizeof(key), "%.*s", (int) (k.dsize < ADDR_BUFSIZE ? k.dsize : ADDR_BUFSIZE),
              k.dptr);
     if (k.dsize > ADDR_MAX || memchr(k.dptr, '\0', k.dsize)) {
@@ -311,7 +311,9 @@ int store_traverse(struct store *st, store_visit_fn fn, void *ctx)
     struct traverse_ctx tc = {st, fn, NULL, ctx, 0, 0};
 
     st->err[0] = '\0';
-    if (tdb_traverse_read(st->tdb, visit_one, &tc) < 0) {
+    /* A callback that returns -1 only stops tdb's traversal (which then
+     * returns a count, not -1): a bad record must be reported by tc.bad. */
+    if (tdb_traverse_read(st->tdb, visit_one, &tc) < 0 || tc.bad) {
         if (st->err[0] == '\0' && tc.bad == 0)
             store_tdb_fail(st, "traverse");
         return -1;
@@ -338,7 +340,7 @@ int store_wipe_records(struct store *st)
 
     if (own_txn && store_begin(st) < 0)
         return -1;
-    if (tdb_traverse(st->tdb, visit_one, &tc) < 0) {
+    if (tdb_traverse(st->tdb, visit_one, &tc) < 0 || tc.bad) {
         store_tdb_fail(st, "wipe");
         if (own_txn)
             store_cancel(st);

@@ -1,0 +1,741 @@
+/*
+ * test_decide.c - unit tests of the routing decision (policy/decide.c),
+ * with an in-memory lookup table instead of the store.
+ *
+ * Covers: the whole decision table (mode bcc/rewrite x state unmigrated,
+ * migrated, cutover passed, cutover ahead x rule user/domain/none) with the
+ * exact actions and ESMTP arguments (NOTIFY=NEVER for bcc; NOTIFY kept and
+ * ORCPT=rfc822;<xtext> added or kept for rewrite), the user record winning
+ * over the domain rule, adds before deletes, deletes in the raw form as
+ * received, duplicate aliases, no chaining, the loop guard, lookup errors
+ * (nothing partial), unparseable recipients, zero and 1000 recipients,
+ * decide_xtext, decide_route (what explain shows) and decide_rule_name.
+ *
+ * Actions are compared as one text per result, one line per action:
+ * "add <alias> [args] mode/rule #rcpt_index".
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "decide.h"
+#include "record.h"
+
+#define CHECK_STR(got, want) do { \
+        const char *got_ = (got), *want_ = (want); \
+        if (got_ == NULL || strcmp(got_, want_) != 0) \
+            fail_msg("%s:\ngot  '%s',\nwant '%s'", what, got_ ? got_ : "(null)", want_); \
+    } while (0)
+
+/* 2027-01-15T08:00:00Z: after the "past" cutover, before the "future" one. */
+#define NOW ((time_t) 1800000000)
+#define PAST "2020-01-01T00:00:00Z"
+#define FUTURE "2099-01-01T00:00:00Z"
+
+/* ---- the in-memory lookup ------------------------------------------------ */
+
+struct entry {
+    const char *key;
+    const char *text;           /* record text; NULL: the lookup fails */
+};
+
+struct table {
+    const struct entry *entries;
+    size_t n;
+    size_t calls;
+    char log[4096];             /* keys looked up, space separated */
+};
+
+static int lookup(void *ctx, const char *key, struct record *rec, char err[DECIDE_ERR_MAX])
+{
+    struct table *t = ctx;
+    size_t len = strlen(t->log);
+    char why[256];
+
+    t->calls++;
+    if (len + strlen(key) + 2 < sizeof(t->log))
+        snprintf(t->log + len, sizeof(t->log) - len, "%s%s", len ? " " : "", key);
+    for (size_t i = 0; i < t->n; i++) {
+        if (strcmp(t->entries[i].key, key) != 0)
+            continue;
+        if (t->entries[i].text == NULL) {
+            snprintf(err, DECIDE_ERR_MAX, "store: corrupt record for '%s'", key);
+            return -1;
+        }
+        if (record_decode(key[0] == '@' ? RECORD_DOMAIN : RECORD_USER, t->entries[i].text,
+                          strlen(t->entries[i].text), rec, why, sizeof(why)) < 0)
+            fail_msg("test table: record for '%s' does not decode: %s", key, why);
+        return 1;
+    }
+    return 0;
+}
+
+#define TABLE(arr) {(arr), sizeof(arr) / sizeof((arr)[0]), 0, ""}
+
+/* format_actions - RESULT as text, one line per action. */
+static const char *format_actions(const struct decide_result *result, char *buf, size_t len)
+{
+    size_t used = 0;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < result->count && used < len; i++) {
+        const struct decide_action *a = &result->actions[i];
+
+        used += (size_t) snprintf(buf + used, len - used, "%s %s [%s] %s/%s #%zu\n",
+                                  a->kind == ACTION_ADD ? "add" : "delete", a->addr, a->args,
+                                  record_mode_name(a->mode), decide_rule_name(a->rule),
+                                  a->rcpt_index);
+    }
+    return buf;
+}
+
+/* decide - run decide_actions on RAWS (ARGS for every recipient, or NULL). */
+static int decide(const char *const *raws, size_t n, const char *const *args,
+                  struct table *t, int loop, struct decide_result *result,
+                  char err[DECIDE_ERR_MAX])
+{
+    struct decide_rcpt *rcpts = calloc(n ? n : 1, sizeof(*rcpts));
+    struct decide_settings settings = {"+", NOW, loop};
+    int rc;
+
+    assert_non_null(rcpts);
+    for (size_t i = 0; i < n; i++) {
+        rcpts[i].raw = raws[i];
+        rcpts[i].esmtp_args = args;
+    }
+    err[0] = '\0';
+    rc = decide_actions(n ? rcpts : NULL, n, &settings, lookup, t, result, err);
+    free(rcpts);
+    return rc;
+}
+
+/* expect - decide on RAWS and compare the actions and the lookups made. */
+static void expect(const char *what, const struct entry *entries, size_t nentries,
+                   const char *const *raws, size_t n, const char *const *args,
+                   const char *want_actions, const char *want_lookups)
+{
+    struct table t = {entries, nentries, 0, ""};
+    struct decide_result result = {0};
+    char err[DECIDE_ERR_MAX], got[8192];
+    int rc = decide(raws, n, args, &t, 0, &result, err);
+
+    if (rc != 0)
+        fail_msg("%s: decide_actions returned %d (%s)", what, rc, err);
+    CHECK_STR(format_actions(&result, got, sizeof(got)), want_actions);
+    if (want_lookups)
+        CHECK_STR(t.log, want_lookups);
+    decide_result_free(&result);
+}
+
+#define N(arr) (sizeof(arr) / sizeof((arr)[0]))
+
+/* ---- the decision table ---------------------------------------------------- */
+
+#define RAW "<Adam.Barr+News@Corp.Example>"
+#define ORCPT "ORCPT=rfc822;Adam.Barr+2BNews@Corp.Example"
+#define BCC(alias, rule) "add <" alias "> [NOTIFY=NEVER] bcc/" rule " #0\n"
+#define REWRITE(alias, rule) \
+    "add <" alias "> [NOTIFY=SUCCESS,DELAY " ORCPT "] rewrite/" rule " #0\n" \
+    "delete " RAW " [] rewrite/" rule " #0\n"
+#define LOOKUP_USER "adam.barr@corp.example"
+#define LOOKUP_BOTH "adam.barr@corp.example @corp.example"
+
+static void test_decision_table(void **state)
+{
+    static const char *const states[] = {
+        "state=unmigrated", "state=migrated", "state=unmigrated cutover=" PAST,
+        "state=unmigrated cutover=" FUTURE,
+    };
+    static const struct {
+        enum record_mode mode;
+        int state;                      /* index into states[] */
+        enum decide_rule rule;
+        const char *want, *lookups;
+    } cases[] = {
+        {MODE_BCC, 0, RULE_USER, BCC("adam@pop.example", "user"), LOOKUP_USER},
+        {MODE_BCC, 1, RULE_USER, "", LOOKUP_USER},
+        {MODE_BCC, 2, RULE_USER, "", LOOKUP_USER},
+        {MODE_BCC, 3, RULE_USER, BCC("adam@pop.example", "user"), LOOKUP_USER},
+        {MODE_BCC, 0, RULE_DOMAIN, BCC("adam.barr@pop.example", "domain"), LOOKUP_BOTH},
+        {MODE_BCC, 1, RULE_DOMAIN, "", LOOKUP_BOTH},
+        {MODE_BCC, 2, RULE_DOMAIN, "", LOOKUP_BOTH},
+        {MODE_BCC, 3, RULE_DOMAIN, BCC("adam.barr@pop.example", "domain"), LOOKUP_BOTH},
+        {MODE_BCC, 0, RULE_NONE, "", LOOKUP_BOTH},
+        {MODE_BCC, 1, RULE_NONE, "", LOOKUP_BOTH},
+        {MODE_BCC, 2, RULE_NONE, "", LOOKUP_BOTH},
+        {MODE_BCC, 3, RULE_NONE, "", LOOKUP_BOTH},
+        {MODE_REWRITE, 0, RULE_USER, REWRITE("adam@pop.example", "user"), LOOKUP_USER},
+        {MODE_REWRITE, 1, RULE_USER, "", LOOKUP_USER},
+        {MODE_REWRITE, 2, RULE_USER, "", LOOKUP_USER},
+        {MODE_REWRITE, 3, RULE_USER, REWRITE("adam@pop.example", "user"), LOOKUP_USER},
+        {MODE_REWRITE, 0, RULE_DOMAIN, REWRITE("adam.barr@pop.example", "domain"), LOOKUP_BOTH},
+        {MODE_REWRITE, 1, RULE_DOMAIN, "", LOOKUP_BOTH},
+        {MODE_REWRITE, 2, RULE_DOMAIN, "", LOOKUP_BOTH},
+        {MODE_REWRITE, 3, RULE_DOMAIN, REWRITE("adam.barr@pop.example", "domain"), LOOKUP_BOTH},
+        {MODE_REWRITE, 0, RULE_NONE, "", LOOKUP_BOTH},
+        {MODE_REWRITE, 1, RULE_NONE, "", LOOKUP_BOTH},
+        {MODE_REWRITE, 2, RULE_NONE, "", LOOKUP_BOTH},
+        {MODE_REWRITE, 3, RULE_NONE, "", LOOKUP_BOTH},
+    };
+    static const char *const args[] = {"NOTIFY=SUCCESS,DELAY", NULL};
+    static const char *const raws[] = {RAW};
+    (void) state;
+
+    for (size_t i = 0; i < N(cases); i++) {
+        char text[256], what[128];
+        struct entry entries[2] = {{"@other.example", "v=1 state=unmigrated mode=bcc "
+                                                      "legacy=pop.example"}};
+        size_t n = 1;
+
+        if (cases[i].rule == RULE_USER)
+            snprintf(text, sizeof(text), "v=1 %s mode=%s alias=adam@pop.example",
+                     states[cases[i].state], record_mode_name(cases[i].mode));
+        else
+            snprintf(text, sizeof(text), "v=1 %s mode=%s legacy=pop.example",
+                     states[cases[i].state], record_mode_name(cases[i].mode));
+        if (cases[i].rule != RULE_NONE)
+            entries[n++] = (struct entry) {cases[i].rule == RULE_USER ? "adam.barr@corp.example"
+                                           : "@corp.example", text};
+        snprintf(what, sizeof(what), "case %zu (%s, %s, %s)", i,
+                 record_mode_name(cases[i].mode), states[cases[i].state],
+                 decide_rule_name(cases[i].rule));
+        expect(what, entries, n, raws, 1, args, cases[i].want, cases[i].lookups);
+    }
+}
+
+static void test_user_wins_over_domain(void **state)
+{
+    static const struct entry entries[] = {
+        {"@corp.example", "v=1 state=unmigrated mode=rewrite legacy=legacy.example"},
+        {"adam.barr@corp.example", "v=1 state=unmigrated mode=bcc alias=adam@pop.example"},
+        {"moved@corp.example", "v=1 state=migrated mode=bcc alias=moved@pop.example"},
+    };
+    static const char *const raws[] = {"<adam.barr@corp.example>", "<moved@corp.example>"};
+    const char *what = "user record over domain rule";
+    (void) state;
+
+    /* A migrated user record also wins: the domain rule does not route it. */
+    expect(what, entries, N(entries), raws, N(raws), NULL,
+           "add <adam@pop.example> [NOTIFY=NEVER] bcc/user #0\n",
+           "adam.barr@corp.example moved@corp.example");
+}
+
+/* ---- arguments of the added recipient -------------------------------------- */
+
+static void test_esmtp_args(void **state)
+{
+    static const struct entry entries[] = {
+        {"adam.barr@corp.example", "v=1 state=unmigrated mode=rewrite alias=adam@pop.example"},
+        {"bob@corp.example", "v=1 state=unmigrated mode=bcc alias=bob@pop.example"},
+    };
+    static const char *const a_none[] = {NULL};
+    static const char *const a_never[] = {"NOTIFY=NEVER", NULL};
+    static const char *const a_lower[] = {"notify=success,failure", NULL};
+    static const char *const a_orcpt[] = {"ORCPT=rfc822;someone+2Belse@x.example", NULL};
+    static const char *const a_both[] = {"NOTIFY=DELAY", "ORCPT=rfc822;x@y.example", NULL};
+    static const char *const a_rev[] = {"ORCPT=rfc822;x@y.example", "NOTIFY=DELAY", NULL};
+    static const char *const a_like[] = {"NOTIFYX=1", "XORCPT=2", NULL};
+    static const struct {
+        const char *raw;
+        const char *const *args;
+        const char *want;
+    } cases[] = {
+        {"<adam.barr@corp.example>", NULL,
+         "add <adam@pop.example> [ORCPT=rfc822;adam.barr@corp.example] rewrite/user #0\n"
+         "delete <adam.barr@corp.example> [] rewrite/user #0\n"},
+        {"<adam.barr@corp.example>", a_none,
+         "add <adam@pop.example> [ORCPT=rfc822;adam.barr@corp.example] rewrite/user #0\n"
+         "delete <adam.barr@corp.example> [] rewrite/user #0\n"},
+        {"<adam.barr@corp.example>", a_never,
+         "add <adam@pop.example> [NOTIFY=NEVER ORCPT=rfc822;adam.barr@corp.example] "
+         "rewrite/user #0\ndelete <adam.barr@corp.example> [] rewrite/user #0\n"},
+        {"<adam.barr@corp.example>", a_lower,
+         "add <adam@pop.example> [notify=success,failure ORCPT=rfc822;adam.barr@corp.example]"
+         " rewrite/user #0\ndelete <adam.barr@corp.example> [] rewrite/user #0\n"},
+        {"<adam.barr@corp.example>", a_orcpt,
+         "add <adam@pop.example> [ORCPT=rfc822;someone+2Belse@x.example] rewrite/user #0\n"
+         "delete <adam.barr@corp.example> [] rewrite/user #0\n"},
+        {"<adam.barr@corp.example>", a_both,
+         "add <adam@pop.example> [NOTIFY=DELAY ORCPT=rfc822;x@y.example] rewrite/user #0\n"
+         "delete <adam.barr@corp.example> [] rewrite/user #0\n"},
+        {"<adam.barr@corp.example>", a_rev,
+         "add <adam@pop.example> [NOTIFY=DELAY ORCPT=rfc822;x@y.example] rewrite/user #0\n"
+         "delete <adam.barr@corp.example> [] rewrite/user #0\n"},
+        {"<adam.barr@corp.example>", a_like,
+         "add <adam@pop.example> [ORCPT=rfc822;adam.barr@corp.example] rewrite/user #0\n"
+         "delete <adam.barr@corp.example> [] rewrite/user #0\n"},
+        /* The sender's spelling, xtext-encoded; no brackets (a non_smtpd form). */
+        {"Adam.Barr+x=y@Corp.Example", NULL,
+         "add <adam@pop.example> [ORCPT=rfc822;Adam.Barr+2Bx+3Dy@Corp.Example] "
+         "rewrite/user #0\ndelete Adam.Barr+x=y@Corp.Example [] rewrite/user #0\n"},
+        /* bcc ignores the original's DSN arguments. */
+        {"<Bob@corp.example>", a_both, "add <bob@pop.example> [NOTIFY=NEVER] bcc/user #0\n"},
+        {"<Bob@corp.example>", a_orcpt, "add <bob@pop.example> [NOTIFY=NEVER] bcc/user #0\n"},
+    };
+    (void) state;
+
+    for (size_t i = 0; i < N(cases); i++) {
+        char what[64];
+        const char *raws[] = {cases[i].raw};
+
+        snprintf(what, sizeof(what), "case %zu (%s)", i, cases[i].raw);
+        expect(what, entries, N(entries), raws, 1, cases[i].args, cases[i].want, NULL);
+    }
+}
+
+/* ---- ordering and raw deletes ------------------------------------------------ */
+
+static void test_adds_before_deletes(void **state)
+{
+    static const struct entry entries[] = {
+        {"a@corp.example", "v=1 state=unmigrated mode=rewrite alias=a@pop.example"},
+        {"b@corp.example", "v=1 state=unmigrated mode=bcc alias=b@pop.example"},
+        {"@sales.example", "v=1 state=unmigrated mode=rewrite legacy=oldsales.example"},
+    };
+    static const char *const raws[] = {
+        "<A@Corp.Example>", "<b@corp.example>", "<C.D@Sales.Example>", "<e@unknown.example>",
+    };
+    const char *what = "adds before deletes";
+    (void) state;
+
+    expect(what, entries, N(entries), raws, N(raws), NULL,
+           "add <a@pop.example> [ORCPT=rfc822;A@Corp.Example] rewrite/user #0\n"
+           "add <b@pop.example> [NOTIFY=NEVER] bcc/user #1\n"
+           "add <c.d@oldsales.example> [ORCPT=rfc822;C.D@Sales.Example] rewrite/domain #2\n"
+           "delete <A@Corp.Example> [] rewrite/user #0\n"
+           "delete <C.D@Sales.Example> [] rewrite/domain #2\n",
+           "a@corp.example b@corp.example c.d@sales.example @sales.example "
+           "e@unknown.example @unknown.example");
+}
+
+static void test_delete_uses_raw_form(void **state)
+{
+    static const struct entry entries[] = {
+        {"adam.barr@corp.example", "v=1 state=unmigrated mode=rewrite alias=adam@pop.example"},
+    };
+    static const char *const raws[] = {
+        "<Adam.Barr+X@Corp.Example>", "adam.barr@corp.example", " <ADAM.BARR@corp.example> ",
+    };
+    static const char *const deletes[] = {
+        "delete <Adam.Barr+X@Corp.Example> [] rewrite/user #0\n",
+        "delete adam.barr@corp.example [] rewrite/user #0\n",
+        "delete  <ADAM.BARR@corp.example>  [] rewrite/user #0\n",
+    };
+    (void) state;
+
+    for (size_t i = 0; i < N(raws); i++) {
+        struct table t = TABLE(entries);
+        struct decide_result result = {0};
+        char err[DECIDE_ERR_MAX], got[1024], what[64];
+        const char *one[] = {raws[i]};
+
+        snprintf(what, sizeof(what), "case %zu (%s)", i, raws[i]);
+        assert_int_equal(decide(one, 1, NULL, &t, 0, &result, err), 0);
+        assert_int_equal(result.count, 2);
+        assert_int_equal(result.actions[1].kind, ACTION_DELETE);
+        CHECK_STR(result.actions[1].addr, raws[i]);
+        result.actions[0] = result.actions[1];
+        result.count = 1;
+        CHECK_STR(format_actions(&result, got, sizeof(got)), deletes[i]);
+        decide_result_free(&result);
+    }
+}
+
+/* ---- duplicates ------------------------------------------------------------- */
+
+static void test_duplicates(void **state)
+{
+    static const struct entry bcc[] = {
+        {"adam.barr@corp.example", "v=1 state=unmigrated mode=bcc alias=adam@pop.example"},
+        {"a@corp.example", "v=1 state=unmigrated mode=bcc alias=shared@pop.example"},
+        {"b@corp.example", "v=1 state=unmigrated mode=bcc alias=shared@pop.example"},
+        {"x1@corp.example", "v=1 state=unmigrated mode=bcc alias=x@pop.example"},
+        {"x2@corp.example", "v=1 state=unmigrated mode=bcc alias=x@pop.example.net"},
+    };
+    static const struct entry rewrite[] = {
+        {"adam.barr@corp.example", "v=1 state=unmigrated mode=rewrite alias=adam@pop.example"},
+        {"a@corp.example", "v=1 state=unmigrated mode=rewrite alias=shared@pop.example"},
+        {"b@corp.example", "v=1 state=unmigrated mode=rewrite alias=shared@pop.example"},
+        {"x1@corp.example", "v=1 state=unmigrated mode=rewrite alias=x@pop.example"},
+        {"x2@corp.example", "v=1 state=unmigrated mode=rewrite alias=x@pop.example.net"},
+    };
+    static const char *const alias_present[] = {"<adam.barr@corp.example>",
+                                                "<Adam+Old@POP.Example>"};
+    static const char *const alias_first[] = {"<ADAM@pop.example>", "<adam.barr@corp.example>"};
+    static const char *const same_alias[] = {"<a@corp.example>", "<b@corp.example>"};
+    static const char *const user_tag[] = {"<adam.barr@corp.example>",
+                                           "<Adam.Barr+Tag@corp.example>"};
+    static const char *const prefix_alias[] = {"<x1@corp.example>", "<x2@corp.example>"};
+    static const struct {
+        const char *name;
+        const char *const *raws;
+        size_t n;
+        const char *want_bcc, *want_rewrite;
+    } cases[] = {
+        {"alias already a recipient (other case, +tag)", alias_present, 2, "",
+         "delete <adam.barr@corp.example> [] rewrite/user #0\n"},
+        {"alias already a recipient, listed first", alias_first, 2, "",
+         "delete <adam.barr@corp.example> [] rewrite/user #1\n"},
+        {"two recipients with the same alias", same_alias, 2,
+         "add <shared@pop.example> [NOTIFY=NEVER] bcc/user #0\n",
+         "add <shared@pop.example> [ORCPT=rfc822;a@corp.example] rewrite/user #0\n"
+         "delete <a@corp.example> [] rewrite/user #0\n"
+         "delete <b@corp.example> [] rewrite/user #1\n"},
+        {"user and user+tag", user_tag, 2,
+         "add <adam@pop.example> [NOTIFY=NEVER] bcc/user #0\n",
+         "add <adam@pop.example> [ORCPT=rfc822;adam.barr@corp.example] rewrite/user #0\n"
+         "delete <adam.barr@corp.example> [] rewrite/user #0\n"
+         "delete <Adam.Barr+Tag@corp.example> [] rewrite/user #1\n"},
+        {"an alias that is a prefix of another is not a duplicate", prefix_alias, 2,
+         "add <x@pop.example> [NOTIFY=NEVER] bcc/user #0\n"
+         "add <x@pop.example.net> [NOTIFY=NEVER] bcc/user #1\n",
+         "add <x@pop.example> [ORCPT=rfc822;x1@corp.example] rewrite/user #0\n"
+         "add <x@pop.example.net> [ORCPT=rfc822;x2@corp.example] rewrite/user #1\n"
+         "delete <x1@corp.example> [] rewrite/user #0\n"
+         "delete <x2@corp.example> [] rewrite/user #1\n"},
+    };
+    (void) state;
+
+    for (size_t i = 0; i < N(cases); i++) {
+        char what[128];
+
+        snprintf(what, sizeof(what), "%s, bcc", cases[i].name);
+        expect(what, bcc, N(bcc), cases[i].raws, cases[i].n, NULL, cases[i].want_bcc, NULL);
+        snprintf(what, sizeof(what), "%s, rewrite", cases[i].name);
+        expect(what, rewrite, N(rewrite), cases[i].raws, cases[i].n, NULL,
+               cases[i].want_rewrite, NULL);
+    }
+}
+
+/* ---- no chaining, loop guard ------------------------------------------------ */
+
+static void test_no_chaining(void **state)
+{
+    /* The alias is itself managed (a hand-made store): it is not looked up. */
+    static const struct entry entries[] = {
+        {"adam.barr@corp.example", "v=1 state=unmigrated mode=rewrite alias=adam@pop.example"},
+        {"adam@pop.example", "v=1 state=unmigrated mode=rewrite alias=zz@elsewhere.example"},
+        {"@pop.example", "v=1 state=unmigrated mode=bcc legacy=other.example"},
+    };
+    static const char *const raws[] = {"<adam.barr@corp.example>"};
+    const char *what = "no chaining";
+    (void) state;
+
+    expect(what, entries, N(entries), raws, 1, NULL,
+           "add <adam@pop.example> [ORCPT=rfc822;adam.barr@corp.example] rewrite/user #0\n"
+           "delete <adam.barr@corp.example> [] rewrite/user #0\n",
+           "adam.barr@corp.example");
+}
+
+static void test_loop_detected(void **state)
+{
+    static const struct entry entries[] = {
+        {"adam.barr@corp.example", "v=1 state=unmigrated mode=rewrite alias=adam@pop.example"},
+    };
+    static const char *const raws[] = {"<adam.barr@corp.example>"};
+    struct table t = TABLE(entries);
+    struct decide_result result = {0};
+    char err[DECIDE_ERR_MAX];
+    (void) state;
+
+    /* A result with actions from an earlier message is emptied. */
+    assert_int_equal(decide(raws, 1, NULL, &t, 0, &result, err), 0);
+    assert_int_equal(result.count, 2);
+    t.calls = 0;
+    assert_int_equal(decide(raws, 1, NULL, &t, 1, &result, err), 0);
+    assert_int_equal(result.count, 0);
+    assert_int_equal(t.calls, 0);
+    decide_result_free(&result);
+}
+
+/* ---- errors and odd recipients ----------------------------------------------- */
+
+static void test_lookup_error_no_partial(void **state)
+{
+    static const struct entry entries[] = {
+        {"adam.barr@corp.example", "v=1 state=unmigrated mode=rewrite alias=adam@pop.example"},
+        {"broken@corp.example", NULL},
+        {"@broken.example", NULL},
+    };
+    static const char *const after[] = {"<adam.barr@corp.example>", "<broken@corp.example>"};
+    static const char *const before[] = {"<broken@corp.example>", "<adam.barr@corp.example>"};
+    static const char *const domain[] = {"<adam.barr@corp.example>", "<x@Broken.Example>"};
+    static const struct {
+        const char *const *raws;
+        const char *err;
+    } cases[] = {
+        {after, "store: corrupt record for 'broken@corp.example'"},
+        {before, "store: corrupt record for 'broken@corp.example'"},
+        {domain, "store: corrupt record for '@broken.example'"},
+    };
+    (void) state;
+
+    for (size_t i = 0; i < N(cases); i++) {
+        struct table t = TABLE(entries);
+        struct decide_result result = {0};
+        char err[DECIDE_ERR_MAX], what[32];
+        static const char *const ok[] = {"<adam.barr@corp.example>"};
+
+        snprintf(what, sizeof(what), "case %zu", i);
+        /* Fill the result first: an error must leave it empty, not stale. */
+        assert_int_equal(decide(ok, 1, NULL, &t, 0, &result, err), 0);
+        assert_int_equal(result.count, 2);
+        if (decide(cases[i].raws, 2, NULL, &t, 0, &result, err) != -1)
+            fail_msg("%s: decide_actions did not fail", what);
+        assert_int_equal(result.count, 0);
+        CHECK_STR(err, cases[i].err);
+        decide_result_free(&result);
+    }
+}
+
+static void test_unparseable_left_alone(void **state)
+{
+    static const struct entry entries[] = {
+        {"@corp.example", "v=1 state=unmigrated mode=rewrite legacy=pop.example"},
+    };
+    static const char *const raws[] = {
+        "<>", "<no-at-sign>", "<a b@corp.example>", "<adam.barr@corp.example",
+        "adam.barr@corp.example>", "<adam.barr@[10.0.0.1]>", "", "<\001x@corp.example>",
+        NULL, "<bob@corp.example>",
+    };
+    const char *what = "unparseable recipients";
+    (void) state;
+
+    expect(what, entries, N(entries), raws, N(raws), NULL,
+           "add <bob@pop.example> [ORCPT=rfc822;bob@corp.example] rewrite/domain #9\n"
+           "delete <bob@corp.example> [] rewrite/domain #9\n",
+           "bob@corp.example @corp.example");
+}
+
+static void test_zero_recipients(void **state)
+{
+    static const struct entry entries[] = {
+        {"@corp.example", "v=1 state=unmigrated mode=bcc legacy=pop.example"},
+    };
+    struct table t = TABLE(entries);
+    struct decide_result result = {0};
+    char err[DECIDE_ERR_MAX];
+    (void) state;
+
+    assert_int_equal(decide(NULL, 0, NULL, &t, 0, &result, err), 0);
+    assert_int_equal(result.count, 0);
+    assert_int_equal(t.calls, 0);
+    decide_result_free(&result);
+}
+
+static void test_many_recipients(void **state)
+{
+    static const struct entry bcc[] = {
+        {"@corp.example", "v=1 state=unmigrated mode=bcc legacy=pop.example"},
+    };
+    static const struct entry rewrite[] = {
+        {"@corp.example", "v=1 state=unmigrated mode=rewrite legacy=pop.example"},
+    };
+    enum { MANY = 1000 };
+    static char names[MANY][32];
+    const char *raws[MANY];
+    struct decide_result result = {0};
+    char err[DECIDE_ERR_MAX], want[64];
+    (void) state;
+
+    for (size_t i = 0; i < MANY; i++) {
+        snprintf(names[i], sizeof(names[i]), "<U%04zu@corp.example>", i);
+        raws[i] = names[i];
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        struct table t = {pass ? rewrite : bcc, 1, 0, ""};
+        size_t n = pass ? 2 * MANY : MANY;
+
+        if (decide(raws, MANY, NULL, &t, 0, &result, err) != 0)
+            fail_msg("pass %d: %s", pass, err);
+        assert_int_equal(result.count, n);
+        assert_int_equal(t.calls, 2 * MANY);
+        for (size_t i = 0; i < n; i++) {
+            const struct decide_action *a = &result.actions[i];
+            size_t r = i % MANY;
+            const char *what = names[r];
+
+            snprintf(want, sizeof(want), "<u%04zu@pop.example>", r);
+            if (i < MANY) {
+                assert_int_equal(a->kind, ACTION_ADD);
+                CHECK_STR(a->addr, want);
+            } else {
+                assert_int_equal(a->kind, ACTION_DELETE);
+                CHECK_STR(a->addr, names[r]);
+            }
+            assert_int_equal(a->rcpt_index, r);
+        }
+    }
+    /* The grown result is reused for a small message. */
+    {
+        struct table t = {bcc, 1, 0, ""};
+        const char *what = "reuse after 1000";
+        char got[256];
+
+        assert_int_equal(decide(raws, 1, NULL, &t, 0, &result, err), 0);
+        CHECK_STR(format_actions(&result, got, sizeof(got)),
+                  "add <u0000@pop.example> [NOTIFY=NEVER] bcc/domain #0\n");
+    }
+    decide_result_free(&result);
+    assert_null(result.actions);
+    assert_int_equal(result.count, 0);
+}
+
+/* ---- decide_route: what explain shows ------------------------------------------ */
+
+static void test_route(void **state)
+{
+    static const struct entry entries[] = {
+        {"adam.barr@corp.example", "v=1 state=unmigrated mode=bcc alias=adam@pop.example"},
+        {"@corp.example", "v=1 state=unmigrated mode=rewrite legacy=pop.example"},
+        {"moved@corp.example", "v=1 state=migrated mode=bcc alias=moved@pop.example"},
+        {"later@corp.example", "v=1 state=unmigrated mode=bcc alias=later@pop.example "
+                               "cutover=" PAST},
+        {"soon@corp.example", "v=1 state=unmigrated mode=rewrite alias=soon@pop.example "
+                              "cutover=" FUTURE},
+        {"broken@corp.example", NULL},
+    };
+    static const struct {
+        const char *raw, *delims;
+        int lenient, rc;
+        enum decide_rule rule;
+        int routed;
+        enum record_state effective;
+        enum record_mode mode;
+        const char *key, *alias, *err;
+    } cases[] = {
+        {"<Adam.Barr+x@Corp.Example>", "+", 0, 0, RULE_USER, 1, STATE_UNMIGRATED, MODE_BCC,
+         "adam.barr@corp.example", "adam@pop.example", ""},
+        {"zed@corp.example", "+", 0, 0, RULE_DOMAIN, 1, STATE_UNMIGRATED, MODE_REWRITE,
+         "zed@corp.example", "zed@pop.example", ""},
+        {"nobody@other.example", "+", 0, 0, RULE_NONE, 0, STATE_UNMIGRATED, MODE_BCC,
+         "nobody@other.example", "", ""},
+        {"moved@corp.example", "+", 0, 0, RULE_USER, 0, STATE_MIGRATED, MODE_BCC,
+         "moved@corp.example", "moved@pop.example", ""},
+        {"later@corp.example", "+", 0, 0, RULE_USER, 0, STATE_MIGRATED, MODE_BCC,
+         "later@corp.example", "later@pop.example", ""},
+        {"soon@corp.example", "+", 0, 0, RULE_USER, 1, STATE_UNMIGRATED, MODE_REWRITE,
+         "soon@corp.example", "soon@pop.example", ""},
+        {"adam.barr-x@corp.example", "+-", 0, 0, RULE_USER, 1, STATE_UNMIGRATED, MODE_BCC,
+         "adam.barr@corp.example", "adam@pop.example", ""},
+        {"adam.barr-x@corp.example", "+", 0, 0, RULE_DOMAIN, 1, STATE_UNMIGRATED, MODE_REWRITE,
+         "adam.barr-x@corp.example", "adam.barr-x@pop.example", ""},
+        {"adam.barr+x@corp.example", "", 0, 0, RULE_DOMAIN, 1, STATE_UNMIGRATED, MODE_REWRITE,
+         "adam.barr+x@corp.example", "adam.barr+x@pop.example", ""},
+        {"bad address", "+", 0, -1, RULE_NONE, 0, STATE_UNMIGRATED, MODE_BCC, "", "",
+         "bad address 'bad address': missing @domain"},
+        {"<a b@corp.example>", "+", 0, -1, RULE_NONE, 0, STATE_UNMIGRATED, MODE_BCC, "", "",
+         "bad address '<a b@corp.example>': space in address"},
+        {"<a b@corp.example>", "+", 1, 0, RULE_NONE, 0, STATE_UNMIGRATED, MODE_BCC, "", "", ""},
+        {"broken@corp.example", "+", 0, -1, RULE_NONE, 0, STATE_UNMIGRATED, MODE_BCC,
+         "broken@corp.example", "", "store: corrupt record for 'broken@corp.example'"},
+    };
+    (void) state;
+
+    for (size_t i = 0; i < N(cases); i++) {
+        struct decide_settings settings = {cases[i].delims, NOW, 0};
+        struct table t = TABLE(entries);
+        struct decide_route route;
+        char err[DECIDE_ERR_MAX] = "", what[96];
+        int rc = decide_route(cases[i].raw, &settings, lookup, &t, cases[i].lenient, &route,
+                              err);
+
+        snprintf(what, sizeof(what), "case %zu (%s)", i, cases[i].raw);
+        if (rc != cases[i].rc)
+            fail_msg("%s: rc got %d, want %d (%s)", what, rc, cases[i].rc, err);
+        CHECK_STR(err, cases[i].err);
+        if (rc < 0)
+            continue;
+        if (route.rule != cases[i].rule)
+            fail_msg("%s: rule got '%s', want '%s'", what, decide_rule_name(route.rule),
+                     decide_rule_name(cases[i].rule));
+        assert_int_equal(route.routed, cases[i].routed);
+        if (route.rule != RULE_NONE) {
+            CHECK_STR(record_state_name(route.effective), record_state_name(cases[i].effective));
+            CHECK_STR(record_mode_name(route.mode), record_mode_name(cases[i].mode));
+        }
+        CHECK_STR(route.key, cases[i].key);
+        CHECK_STR(route.alias, cases[i].alias);
+    }
+}
+
+static void test_rule_names(void **state)
+{
+    const char *what = "decide_rule_name";
+    (void) state;
+
+    CHECK_STR(decide_rule_name(RULE_NONE), "none");
+    CHECK_STR(decide_rule_name(RULE_USER), "user");
+    CHECK_STR(decide_rule_name(RULE_DOMAIN), "domain");
+}
+
+/* ---- decide_xtext -------------------------------------------------------------- */
+
+static void test_xtext(void **state)
+{
+    static const struct {
+        const char *in;
+        size_t outlen;
+        int rc;
+        const char *out;
+    } cases[] = {
+        {"adam.barr@corp.example", 64, 0, "adam.barr@corp.example"},
+        {"Adam.Barr+News@Corp.Example", 64, 0, "Adam.Barr+2BNews@Corp.Example"},
+        {"a=b@x", 64, 0, "a+3Db@x"},
+        {"a b", 64, 0, "a+20b"},
+        {"\001", 64, 0, "+01"},
+        {"\177", 64, 0, "+7F"},
+        {"\351t\351", 64, 0, "+E9t+E9"},
+        {"!~\"", 64, 0, "!~\""},
+        {"", 1, 0, ""},
+        {"abc", 4, 0, "abc"},
+        {"abc", 3, -1, NULL},
+        {"+", 4, 0, "+2B"},
+        {"+", 3, -1, NULL},
+        {"a+", 5, 0, "a+2B"},
+        {"a+", 4, -1, NULL},
+    };
+    (void) state;
+
+    for (size_t i = 0; i < N(cases); i++) {
+        char out[64], what[64];
+        int rc;
+
+        memset(out, 'X', sizeof(out));
+        rc = decide_xtext(cases[i].in, out, cases[i].outlen);
+        snprintf(what, sizeof(what), "case %zu", i);
+        if (rc != cases[i].rc)
+            fail_msg("%s: rc got %d, want %d", what, rc, cases[i].rc);
+        if (rc == 0)
+            CHECK_STR(out, cases[i].out);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decision_table),
+        cmocka_unit_test(test_user_wins_over_domain),
+        cmocka_unit_test(test_esmtp_args),
+        cmocka_unit_test(test_adds_before_deletes),
+        cmocka_unit_test(test_delete_uses_raw_form),
+        cmocka_unit_test(test_duplicates),
+        cmocka_unit_test(test_no_chaining),
+        cmocka_unit_test(test_loop_detected),
+        cmocka_unit_test(test_lookup_error_no_partial),
+        cmocka_unit_test(test_unparseable_left_alone),
+        cmocka_unit_test(test_zero_recipients),
+        cmocka_unit_test(test_many_recipients),
+        cmocka_unit_test(test_route),
+        cmocka_unit_test(test_rule_names),
+        cmocka_unit_test(test_xtext),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
