@@ -1,0 +1,168 @@
+/*
+ * dbhandle.c - the milter's one handle on the state store (see dbhandle.h).
+ *
+ * Why a plain mutex and not a rwlock: a tdb read updates lock bookkeeping in
+ * the handle and may remap the file, so even two readers must not overlap.
+ * The lock is held for one message's lookups (a few microseconds each), not
+ * across any smfi_* call, so it never waits on the MTA.
+ */
+#include <config.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dbhandle.h"
+#include "log.h"
+#include "stats.h"
+#include "store.h"
+
+struct dbhandle {
+    pthread_mutex_t lock;
+    struct store *st;           /* NULL until opened, or after a failure */
+    int failing;                /* the last open failed: log recovery once */
+    char path[];
+};
+
+/* dbh_new - remember PATH; the store opens on first use. */
+struct dbhandle *dbh_new(const char *path)
+{
+    size_t len = strlen(path) + 1;
+    struct dbhandle *dbh = calloc(1, sizeof(*dbh) + len);
+
+    if (dbh == NULL)
+        return NULL;
+    if (pthread_mutex_init(&dbh->lock, NULL) != 0) {
+        free(dbh);
+        return NULL;
+    }
+    memcpy(dbh->path, path, len);
+    return dbh;
+}
+
+/* dbh_free - close and free. */
+void dbh_free(struct dbhandle *dbh)
+{
+    if (dbh == NULL)
+        return;
+    store_close(dbh->st);
+    pthread_mutex_destroy(&dbh->lock);
+    free(dbh);
+}
+
+/* dbh_drop - forget the open store (lock held). */
+static void dbh_drop(struct dbhandle *dbh)
+{
+    store_close(dbh->st);
+    dbh->st = NULL;
+}
+
+/*
+ * dbh_ready - make sure the open store is the file now at the path (lock
+ * held). Logs state changes only, not every failed retry: each message
+ * that meets a missing store logs its own error line already.
+ */
+static int dbh_ready(struct dbhandle *dbh, char err[DECIDE_ERR_MAX])
+{
+    char why[STORE_ERR_MAX];
+    int changed;
+
+    if (dbh->st != NULL) {
+        changed = store_changed_on_disk(dbh->st);
+        if (changed == 0)
+            return 0;
+        log_msg(LOG_NOTICE, "state_db %s %s; reopening", dbh->path,
+                changed > 0 ? "was replaced on disk" : "is gone");
+        dbh_drop(dbh);
+    }
+    dbh->st = store_open(dbh->path, STORE_OPEN_EXISTING, 0, why);
+    if (dbh->st == NULL) {
+        if (!dbh->failing)
+            log_msg(LOG_ERR, "state_db unavailable: %s", why);
+        dbh->failing = 1;
+        snprintf(err, DECIDE_ERR_MAX, "state_db unavailable: %.480s", why);
+        return -1;
+    }
+    log_msg(LOG_INFO, "state_db %s opened", dbh->path);
+    dbh->failing = 0;
+    return 0;
+}
+
+/* dbh_open - open (or check) the store now. */
+int dbh_open(struct dbhandle *dbh, char err[DECIDE_ERR_MAX])
+{
+    int rc;
+
+    pthread_mutex_lock(&dbh->lock);
+    rc = dbh_ready(dbh, err);
+    pthread_mutex_unlock(&dbh->lock);
+    return rc;
+}
+
+/* dbh_close - close the store; it reopens on the next use. */
+void dbh_close(struct dbhandle *dbh)
+{
+    pthread_mutex_lock(&dbh->lock);
+    dbh_drop(dbh);
+    pthread_mutex_unlock(&dbh->lock);
+}
+
+/* dbh_lookup - store_get as a decide_lookup_fn (lock held by the caller). */
+int dbh_lookup(void *ctx, const char *key, struct record *rec,
+               char err[DECIDE_ERR_MAX])
+{
+    struct dbhandle *dbh = ctx;
+    int rc;
+
+    stats_add(STATS_LOOKUPS, 1);
+    rc = store_get(dbh->st, key, rec);
+    if (rc < 0)
+        snprintf(err, DECIDE_ERR_MAX, "lookup of %s: %s", key, store_error(dbh->st));
+    return rc;
+}
+
+/*
+ * dbh_explain - ROUTES[i] for each recipient an action names (lock held).
+ * decide_actions() keeps its per-recipient routes to itself, and a log line
+ * needs the key and the alias even when the add was merged away.
+ */
+static int dbh_explain(struct dbhandle *dbh, const struct decide_rcpt *rcpts,
+                       size_t nrcpt, const struct decide_settings *settings,
+                       const struct decide_result *result,
+                       struct decide_route *routes, char err[DECIDE_ERR_MAX])
+{
+    for (size_t i = 0; i < nrcpt; i++)
+        routes[i].rule = RULE_NONE;
+    for (size_t a = 0; a < result->count; a++) {
+        size_t i = result->actions[a].rcpt_index;
+
+        if (i >= nrcpt || routes[i].rule != RULE_NONE)
+            continue;
+        if (decide_route(rcpts[i].raw, settings, dbh_lookup, dbh, 1,
+                         &routes[i], err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* dbh_decide - the whole message's decision under one lock hold. */
+int dbh_decide(struct dbhandle *dbh, const struct decide_rcpt *rcpts,
+               size_t nrcpt, const struct decide_settings *settings,
+               struct decide_result *result, struct decide_route *routes,
+               char err[DECIDE_ERR_MAX])
+{
+    int rc;
+
+    result->count = 0;
+    pthread_mutex_lock(&dbh->lock);
+    rc = dbh_ready(dbh, err);
+    if (rc == 0)
+        rc = decide_actions(rcpts, nrcpt, settings, dbh_lookup, dbh, result, err);
+    if (rc == 0 && routes != NULL)
+        rc = dbh_explain(dbh, rcpts, nrcpt, settings, result, routes, err);
+    pthread_mutex_unlock(&dbh->lock);
+    if (rc < 0)
+        result->count = 0;
+    return rc;
+}

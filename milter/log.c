@@ -1,0 +1,168 @@
+/*
+ * log.c - the one logging wrapper of coexist-milter (see log.h).
+ *
+ * Each line is formatted once into a local buffer and handed to syslog(3)
+ * as "%s", and written to stderr with a single call: callbacks run on many
+ * libmilter worker threads at once and their lines must not interleave.
+ * The settings below are written at start-up only, before libmilter starts
+ * its threads, and read afterwards.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+#define LOG_LINE_MAX 2048
+
+static struct {
+    int opened;                 /* syslog in use (else stderr only) */
+    int level;                  /* most verbose priority written */
+    int mirror_stderr;
+} log_state = {0, LOG_INFO, 1};
+
+/* log_open - start or reconfigure syslog output. */
+void log_open(const char *ident, int facility, int level, int mirror_stderr)
+{
+    if (log_state.opened)
+        closelog();
+    /* LOG_NDELAY: connect now, before a chroot or privilege drop could stop us. */
+    openlog(ident, LOG_PID | LOG_NDELAY, facility);
+    log_state.opened = 1;
+    log_state.level = level;
+    log_state.mirror_stderr = mirror_stderr;
+}
+
+/* log_close - stop syslog output; later lines go to stderr. */
+void log_close(void)
+{
+    if (log_state.opened)
+        closelog();
+    log_state.opened = 0;
+    log_state.mirror_stderr = 1;
+}
+
+/* log_set_stderr - start or stop mirroring lines to stderr. */
+void log_set_stderr(int mirror_stderr)
+{
+    log_state.mirror_stderr = mirror_stderr;
+}
+
+/* log_enabled - whether PRIO passes the configured level. */
+int log_enabled(int prio)
+{
+    return LOG_PRI(prio) <= log_state.level;
+}
+
+/* log_emit - write one finished line to syslog and, if wanted, stderr. */
+static void log_emit(int prio, const char *line)
+{
+    if (!log_enabled(prio))
+        return;
+    if (log_state.opened)
+        syslog(prio, "%s", line);
+    if (log_state.mirror_stderr || !log_state.opened)
+        fprintf(stderr, "%s: %s\n", LOG_IDENT, line);
+}
+
+/* log_vformat - PREFIX, FMT and, if ERRNUM is set, its strerror text. */
+static void log_vformat(char *buf, size_t len, const char *prefix, int errnum,
+                        const char *fmt, va_list ap) LOG_PRINTF(5, 0);
+static void log_vformat(char *buf, size_t len, const char *prefix, int errnum,
+                        const char *fmt, va_list ap)
+{
+    size_t used = (size_t) snprintf(buf, len, "%s", prefix);
+
+    if (used < len)
+        vsnprintf(buf + used, len - used, fmt, ap);
+    if (errnum != 0) {
+        used = strlen(buf);
+        snprintf(buf + used, len - used, ": %s", strerror(errnum));
+    }
+}
+
+/* log_msg - one line of priority PRIO. */
+void log_msg(int prio, const char *fmt, ...)
+{
+    char line[LOG_LINE_MAX];
+    va_list ap;
+
+    if (!log_enabled(prio))
+        return;
+    va_start(ap, fmt);
+    log_vformat(line, sizeof(line), "", 0, fmt, ap);
+    va_end(ap);
+    log_emit(prio, line);
+}
+
+/* log_qid - one line about the message with queue id QID. */
+void log_qid(int prio, const char *qid, const char *fmt, ...)
+{
+    char line[LOG_LINE_MAX], prefix[128];
+    va_list ap;
+
+    if (!log_enabled(prio))
+        return;
+    snprintf(prefix, sizeof(prefix), "%s: ", qid != NULL && *qid ? qid : LOG_NOQUEUE);
+    va_start(ap, fmt);
+    log_vformat(line, sizeof(line), prefix, 0, fmt, ap);
+    va_end(ap);
+    log_emit(prio, line);
+}
+
+/* log_warn - a warning about a failed system call, with its errno text. */
+void log_warn(const char *fmt, ...)
+{
+    char line[LOG_LINE_MAX];
+    int saved = errno;
+    va_list ap;
+
+    va_start(ap, fmt);
+    log_vformat(line, sizeof(line), "", saved, fmt, ap);
+    va_end(ap);
+    log_emit(LOG_WARNING, line);
+    errno = saved;
+}
+
+/* log_warnx - a warning with no errno behind it. */
+void log_warnx(const char *fmt, ...)
+{
+    char line[LOG_LINE_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    log_vformat(line, sizeof(line), "", 0, fmt, ap);
+    va_end(ap);
+    log_emit(LOG_WARNING, line);
+}
+
+/* fatal - the environment is broken (errno says how): log and exit. */
+void fatal(const char *fmt, ...)
+{
+    char line[LOG_LINE_MAX];
+    int saved = errno;
+    va_list ap;
+
+    va_start(ap, fmt);
+    log_vformat(line, sizeof(line), "fatal: ", saved, fmt, ap);
+    va_end(ap);
+    log_emit(LOG_CRIT, line);
+    exit(EXIT_FAILURE);
+}
+
+/* fatalx - the environment is broken (no errno): log and exit. */
+void fatalx(const char *fmt, ...)
+{
+    char line[LOG_LINE_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    log_vformat(line, sizeof(line), "fatal: ", 0, fmt, ap);
+    va_end(ap);
+    log_emit(LOG_CRIT, line);
+    exit(EXIT_FAILURE);
+}

@@ -1,0 +1,279 @@
+/*
+ * main.c - coexist-milter, the daemon: options, start-up and shutdown.
+ *
+ * Start-up order matters and is fixed here: read the configuration; open
+ * the milter socket while still root (its directory may be root's) with
+ * the configured umask, so the socket's mode follows it; drop privileges;
+ * detach; write the pid file; only then open the state store, so that the
+ * unprivileged user owns every handle the daemon keeps. A missing store is
+ * not fatal: messages get the on_db_error answer until it appears.
+ * libmilter itself handles SIGHUP and SIGTERM (stop) and SIGINT (abort).
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "dbhandle.h"
+#include "log.h"
+#include "mlfi.h"
+#include "stats.h"
+
+struct options {
+    const char *config_path;
+    int foreground;             /* -f: do not detach */
+    int check_only;             /* -n: check the configuration and exit */
+    int verbose;                /* -v: mirror the log to stderr */
+};
+
+#define REFUSE_ROOT "refusing to run as root: set user = (an unprivileged " \
+    "account) in the configuration, or allow_root = yes"
+
+/* The uid and gid the daemon runs as after start-up. */
+struct identity {
+    int change;                 /* whether user is set */
+    uid_t uid;
+    gid_t gid;
+};
+
+/* usage - the synopsis, to FP. */
+static void usage(FILE *fp)
+{
+    fprintf(fp, "usage: coexist-milter [-fnvVh] [-c config]\n"
+            "  -c FILE  configuration file (default %s)\n"
+            "  -f       stay in the foreground (still logs to syslog)\n"
+            "  -n       check the configuration and exit\n"
+            "  -v       mirror log lines to stderr\n"
+            "  -V       print the version and exit\n"
+            "  -h       this help\n", CONFIG_DEFAULT_PATH);
+}
+
+/* version - the daemon's and libmilter's versions. */
+static void version(void)
+{
+    unsigned major = 0, minor = 0, patch = 0;
+
+    smfi_version(&major, &minor, &patch);
+    printf("coexist-milter %s (libmilter %u.%u.%u)\n", PACKAGE_VERSION, major,
+           minor, patch);
+}
+
+/* parse_args - the command line into OPT; exits for -V, -h and errors. */
+static void parse_args(int argc, char **argv, struct options *opt)
+{
+    int c;
+
+    opt->config_path = CONFIG_DEFAULT_PATH;
+    while ((c = getopt(argc, argv, "c:fnvVh")) != -1) {
+        switch (c) {
+        case 'c': opt->config_path = optarg; break;
+        case 'f': opt->foreground = 1; break;
+        case 'n': opt->check_only = 1; break;
+        case 'v': opt->verbose = 1; break;
+        case 'V': version(); exit(EX_OK);
+        case 'h': usage(stdout); exit(EX_OK);
+        default: usage(stderr); exit(EX_USAGE);
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        exit(EX_USAGE);
+    }
+}
+
+/* die_config - a start-up problem the administrator must fix in the config. */
+static void die_config(const char *fmt, ...) LOG_PRINTF(1, 2) __attribute__((noreturn));
+static void die_config(const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    log_msg(LOG_CRIT, "fatal: %s", line);
+    exit(EX_CONFIG);
+}
+
+/* check_config - -n: report the first error as "file:line: message". */
+static int check_config(const char *path)
+{
+    char err[CONFIG_ERR_MAX];
+    struct config cfg;
+
+    config_defaults(&cfg);
+    if (config_load(&cfg, path, 0, err) < 0) {
+        fprintf(stderr, "coexist-milter: %s\n", err);
+        return EX_CONFIG;
+    }
+    fprintf(stderr, "coexist-milter: %s: configuration OK\n", path);
+    return EX_OK;
+}
+
+/* load_config - the configuration, or exit; then log as it says. */
+static void load_config(const struct options *opt, struct config *cfg)
+{
+    char err[CONFIG_ERR_MAX];
+
+    /* Until the file says otherwise, syslog to mail: admins look there. */
+    log_open(LOG_IDENT, LOG_MAIL, LOG_INFO, 1);
+    config_defaults(cfg);
+    if (config_load(cfg, opt->config_path, 0, err) < 0)
+        die_config("%s", err);
+    /* Start-up errors also go to stderr: whoever started us must see them. */
+    log_open(LOG_IDENT, cfg->syslog_facility, cfg->log_level, 1);
+}
+
+/* resolve_identity - the configured user and group as ids, or exit. */
+static void resolve_identity(const struct config *cfg, struct identity *id)
+{
+    const struct passwd *pw;
+    const struct group *gr;
+
+    memset(id, 0, sizeof(*id));
+    if (cfg->user[0] == '\0') {
+        if (cfg->group[0] != '\0')
+            die_config("group = %s needs user to be set as well", cfg->group);
+        /* Refuse before the socket exists, not after (drop_privileges checks again). */
+        if (geteuid() == 0 && !cfg->allow_root)
+            die_config(REFUSE_ROOT);
+        return;
+    }
+    if ((pw = getpwnam(cfg->user)) == NULL)
+        die_config("user %s: no such user", cfg->user);
+    id->change = 1;
+    id->uid = pw->pw_uid;
+    id->gid = pw->pw_gid;
+    if (cfg->group[0] == '\0')
+        return;
+    if ((gr = getgrnam(cfg->group)) == NULL)
+        die_config("group %s: no such group", cfg->group);
+    id->gid = gr->gr_gid;
+}
+
+/* unix_socket_path - the file behind a unix: or local: socket, else NULL. */
+static const char *unix_socket_path(const char *spec)
+{
+    if (strncmp(spec, "unix:", 5) == 0)
+        return spec + 5;
+    if (strncmp(spec, "local:", 6) == 0)
+        return spec + 6;
+    return NULL;
+}
+
+/*
+ * open_socket - listen where the config says. smfi_opensocket(1) removes a
+ * stale unix socket first. The socket is handed to the daemon's user, so
+ * that with a group shared with the MTA and umask 007 only the MTA connects.
+ */
+static void open_socket(const struct config *cfg, const struct identity *id)
+{
+    const char *path = unix_socket_path(cfg->socket);
+
+    if (smfi_setconn((char *) cfg->socket) != MI_SUCCESS)
+        die_config("socket %s: not a valid milter socket", cfg->socket);
+    umask(cfg->umask);
+    if (smfi_opensocket(1) != MI_SUCCESS)
+        die_config("socket %s: cannot listen (does its directory exist, is "
+                   "the address free?)", cfg->socket);
+    if (path != NULL && id->change && geteuid() == 0
+        && chown(path, id->uid, id->gid) < 0)
+        fatal("chown %s", path);
+}
+
+/* drop_privileges - become the configured user for good, or refuse root. */
+static void drop_privileges(const struct config *cfg, const struct identity *id)
+{
+    if (id->change && geteuid() == 0) {
+        if (initgroups(cfg->user, id->gid) < 0)
+            fatal("initgroups %s", cfg->user);
+        if (setgid(id->gid) < 0)
+            fatal("setgid %lu", (unsigned long) id->gid);
+        if (setuid(id->uid) < 0)
+            fatal("setuid %lu", (unsigned long) id->uid);
+        if (id->uid != 0 && setuid(0) == 0)
+            fatalx("could regain root after dropping privileges");
+    }
+    if (id->change && (getuid() != id->uid || geteuid() != id->uid))
+        die_config("cannot run as user %s: started as uid %lu, not as root",
+                   cfg->user, (unsigned long) getuid());
+    if ((geteuid() == 0 || getuid() == 0) && !cfg->allow_root)
+        die_config(REFUSE_ROOT);
+}
+
+/* write_pid_file - the daemon's pid for init scripts; "" means none. */
+static void write_pid_file(const char *path)
+{
+    FILE *fp;
+
+    if (path[0] == '\0')
+        return;
+    if ((fp = fopen(path, "w")) == NULL)
+        fatal("pid_file %s", path);
+    fprintf(fp, "%ld\n", (long) getpid());
+    if (fclose(fp) != 0)
+        fatal("pid_file %s", path);
+}
+
+/* start - everything before smfi_main(); returns the store handle. */
+static struct dbhandle *start(const struct options *opt, struct config *cfg)
+{
+    char err[DECIDE_ERR_MAX];
+    struct identity id;
+    struct dbhandle *dbh;
+
+    resolve_identity(cfg, &id);
+    if (smfi_register(mlfi_desc) != MI_SUCCESS)
+        fatalx("smfi_register failed");
+    open_socket(cfg, &id);
+    drop_privileges(cfg, &id);
+    if (!opt->foreground && daemon(0, 0) < 0)
+        fatal("daemon");
+    write_pid_file(cfg->pid_file);
+    if ((dbh = dbh_new(cfg->state_db)) == NULL)
+        fatalx("out of memory");
+    /* A missing store is logged by dbh_open; messages get on_db_error meanwhile. */
+    (void) dbh_open(dbh, err);
+    mlfi_init(cfg, dbh);
+    return dbh;
+}
+
+int main(int argc, char **argv)
+{
+    struct options opt = {0};
+    struct config cfg;
+    struct dbhandle *dbh;
+    int rc;
+
+    parse_args(argc, argv, &opt);
+    if (opt.check_only)
+        return check_config(opt.config_path);
+    load_config(&opt, &cfg);
+    /* A write to an MTA that hung up must be an error, not a kill. */
+    signal(SIGPIPE, SIG_IGN);
+    dbh = start(&opt, &cfg);
+    log_msg(LOG_INFO, "starting: socket=%s state_db=%s on_db_error=%s dry_run=%s",
+            cfg.socket, cfg.state_db,
+            cfg.on_db_error == ON_DB_ERROR_ACCEPT ? "accept" : "tempfail",
+            cfg.dry_run ? "yes" : "no");
+    /* Started: from now on stderr only if asked for. */
+    log_set_stderr(cfg.log_stderr || opt.verbose);
+    rc = smfi_main();
+    stats_log();
+    dbh_free(dbh);
+    if (cfg.pid_file[0] != '\0' && unlink(cfg.pid_file) < 0)
+        log_warn("unlink %s", cfg.pid_file);
+    log_msg(LOG_INFO, "stopped");
+    log_close();
+    return rc == MI_SUCCESS ? EX_OK : EX_SOFTWARE;
+}

@@ -1,0 +1,436 @@
+/*
+ * mlfi.c - the libmilter callbacks of coexist-milter (see mlfi.h).
+ *
+ * Life of the private data. libmilter gives each connection one private
+ * pointer; it holds the connection context (cctx_), created at the first
+ * MAIL FROM and freed in xxfi_close. Inside it the message context (mctx_)
+ * holds the recipients of the current message and is reset at MAIL FROM,
+ * at end of message and at abort, so several messages on one connection
+ * never see each other's recipients. xxfi_close may run with no private
+ * data at all (a connection that ended before MAIL FROM).
+ *
+ * Only xxfi_eom answers anything but "continue", so MAIL, RCPT and header
+ * are negotiated as no-reply steps: the MTA does not wait for them. A
+ * failure before end of message (out of memory) is remembered and answered
+ * there with a tempfail; RCPT is never answered with ACCEPT, which would
+ * skip end of message.
+ */
+#include <config.h>
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "log.h"
+#include "mlfi.h"
+#include "stats.h"
+
+/* One envelope recipient as received: argv[0] the address, then ESMTP args. */
+struct mlfi_rcpt {
+    char **argv;                /* one allocation, strings included */
+};
+
+/* Per message. */
+struct mlfi_msg {
+    struct mlfi_rcpt *mctx_rcpts;
+    size_t mctx_nrcpt;
+    size_t mctx_cap;            /* kept across messages */
+    int mctx_looped;            /* carries our own trace header */
+    int mctx_nomem;             /* a recipient could not be kept */
+};
+
+/* Per connection. */
+struct mlfi_conn {
+    struct mlfi_msg cctx_msg;
+    /* End-of-message scratch, reused so a busy connection does not allocate. */
+    struct decide_rcpt *cctx_drcpts;
+    struct decide_route *cctx_routes;
+    size_t cctx_scratch_cap;
+    struct decide_result cctx_result;
+};
+
+/* Set once before smfi_main(), read-only afterwards. */
+static struct {
+    const struct config *cfg;
+    struct dbhandle *dbh;
+} mlfi_env;
+
+/* mlfi_init - what the callbacks need from main. */
+void mlfi_init(const struct config *cfg, struct dbhandle *dbh)
+{
+    mlfi_env.cfg = cfg;
+    mlfi_env.dbh = dbh;
+}
+
+/* rcpt_copy - ARGV and its strings in one block: libmilter reuses its own. */
+static char **rcpt_copy(char **argv)
+{
+    size_t n, bytes = 0;
+    char **copy, *p;
+
+    for (n = 0; argv[n] != NULL; n++)
+        bytes += strlen(argv[n]) + 1;
+    copy = malloc((n + 1) * sizeof(*copy) + bytes);
+    if (copy == NULL)
+        return NULL;
+    p = (char *) (copy + n + 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(argv[i]) + 1;
+
+        copy[i] = memcpy(p, argv[i], len);
+        p += len;
+    }
+    copy[n] = NULL;
+    return copy;
+}
+
+/* mctx_add_rcpt - keep one recipient verbatim. Returns 0 or -1. */
+static int mctx_add_rcpt(struct mlfi_msg *msg, char **argv)
+{
+    char **copy;
+
+    if (msg->mctx_nrcpt == msg->mctx_cap) {
+        size_t cap = msg->mctx_cap ? 2 * msg->mctx_cap : 8;
+        struct mlfi_rcpt *grown = realloc(msg->mctx_rcpts, cap * sizeof(*grown));
+
+        if (grown == NULL)
+            return -1;
+        msg->mctx_rcpts = grown;
+        msg->mctx_cap = cap;
+    }
+    if ((copy = rcpt_copy(argv)) == NULL)
+        return -1;
+    msg->mctx_rcpts[msg->mctx_nrcpt++].argv = copy;
+    return 0;
+}
+
+/* mctx_reset - forget the message; the recipient array is kept for the next. */
+static void mctx_reset(struct mlfi_msg *msg)
+{
+    for (size_t i = 0; i < msg->mctx_nrcpt; i++)
+        free(msg->mctx_rcpts[i].argv);
+    msg->mctx_nrcpt = 0;
+    msg->mctx_looped = 0;
+    msg->mctx_nomem = 0;
+}
+
+/* cctx_free - the connection context and everything it holds. */
+static void cctx_free(struct mlfi_conn *cctx)
+{
+    mctx_reset(&cctx->cctx_msg);
+    free(cctx->cctx_msg.mctx_rcpts);
+    free(cctx->cctx_drcpts);
+    free(cctx->cctx_routes);
+    decide_result_free(&cctx->cctx_result);
+    free(cctx);
+}
+
+/* cctx_get - the connection context, created on first use; NULL if out of memory. */
+static struct mlfi_conn *cctx_get(SMFICTX *ctx)
+{
+    struct mlfi_conn *cctx = smfi_getpriv(ctx);
+
+    if (cctx != NULL)
+        return cctx;
+    if ((cctx = calloc(1, sizeof(*cctx))) == NULL)
+        return NULL;
+    if (smfi_setpriv(ctx, cctx) != MI_SUCCESS) {
+        free(cctx);
+        return NULL;
+    }
+    return cctx;
+}
+
+/* cctx_scratch - end-of-message arrays for the current recipients. */
+static int cctx_scratch(struct mlfi_conn *cctx)
+{
+    const struct mlfi_msg *msg = &cctx->cctx_msg;
+
+    if (msg->mctx_nrcpt > cctx->cctx_scratch_cap) {
+        size_t cap = msg->mctx_nrcpt;
+        struct decide_rcpt *drcpts;
+        struct decide_route *routes;
+
+        if ((drcpts = realloc(cctx->cctx_drcpts, cap * sizeof(*drcpts))) == NULL)
+            return -1;
+        cctx->cctx_drcpts = drcpts;
+        if ((routes = realloc(cctx->cctx_routes, cap * sizeof(*routes))) == NULL)
+            return -1;
+        cctx->cctx_routes = routes;
+        cctx->cctx_scratch_cap = cap;
+    }
+    for (size_t i = 0; i < msg->mctx_nrcpt; i++) {
+        char **argv = msg->mctx_rcpts[i].argv;
+
+        cctx->cctx_drcpts[i].raw = argv[0];
+        cctx->cctx_drcpts[i].esmtp_args = (const char *const *) (argv + 1);
+    }
+    return 0;
+}
+
+/* header_value_is - whether VALUE, blanks around it ignored, is WANT. */
+static int header_value_is(const char *value, const char *want)
+{
+    size_t len = strlen(want);
+
+    while (isspace((unsigned char) *value))
+        value++;
+    if (strncmp(value, want, len) != 0)
+        return 0;
+    for (value += len; *value; value++)
+        if (!isspace((unsigned char) *value))
+            return 0;
+    return 1;
+}
+
+/* ---- answers at end of message ------------------------------------------ */
+
+/* eom_tempfail - log CAUSE and ask the MTA to try again later. */
+static sfsistat eom_tempfail(SMFICTX *ctx, const char *qid, const char *cause)
+{
+    log_qid(LOG_ERR, qid, "error: %s; answering tempfail", cause);
+    stats_add(STATS_ERRORS, 1);
+    stats_add(STATS_TEMPFAILS, 1);
+    if (smfi_setreply(ctx, "451", "4.3.0",
+                      "coexist-milter: temporary failure, try again later")
+        != MI_SUCCESS)
+        log_qid(LOG_WARNING, qid, "smfi_setreply failed; the MTA answers its default");
+    return SMFIS_TEMPFAIL;
+}
+
+/* eom_db_error - a store problem: the on_db_error setting decides. */
+static sfsistat eom_db_error(SMFICTX *ctx, const char *qid, const char *cause)
+{
+    if (mlfi_env.cfg->on_db_error != ON_DB_ERROR_ACCEPT)
+        return eom_tempfail(ctx, qid, cause);
+    log_qid(LOG_ERR, qid, "error: %s; accepting unchanged", cause);
+    stats_add(STATS_ERRORS, 1);
+    return SMFIS_CONTINUE;
+}
+
+/*
+ * eom_apply_one - send one action to the MTA. The recipient forms come from
+ * the policy result, which libmilter's char * prototypes want writable.
+ */
+static int eom_apply_one(SMFICTX *ctx, struct decide_action *act)
+{
+    if (act->kind == ACTION_DELETE)
+        return smfi_delrcpt(ctx, act->addr);
+    return smfi_addrcpt_par(ctx, act->addr, act->args[0] ? act->args : NULL);
+}
+
+/*
+ * eom_apply - every add, then every delete, then the trace header: a
+ * recipient is never deleted before its replacement was sent. On a failure
+ * the caller tempfails, and the MTA discards every change already sent, so
+ * a message is never half-routed. Returns 0, or -1 with CAUSE filled.
+ */
+static int eom_apply(SMFICTX *ctx, struct decide_result *result, char *cause,
+                     size_t causelen)
+{
+    static const enum decide_action_kind order[] = {ACTION_ADD, ACTION_DELETE};
+    const struct config *cfg = mlfi_env.cfg;
+
+    for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+        for (size_t a = 0; a < result->count; a++) {
+            struct decide_action *act = &result->actions[a];
+
+            if (act->kind != order[k] || eom_apply_one(ctx, act) == MI_SUCCESS)
+                continue;
+            snprintf(cause, causelen, "%s %s failed",
+                     act->kind == ACTION_ADD ? "smfi_addrcpt_par" : "smfi_delrcpt",
+                     act->addr);
+            return -1;
+        }
+    }
+    /* The trace header is the loop guard: a second pass leaves the message alone. */
+    if (smfi_addheader(ctx, (char *) cfg->trace_header, (char *) cfg->instance)
+        != MI_SUCCESS) {
+        snprintf(cause, causelen, "smfi_addheader %s failed", cfg->trace_header);
+        return -1;
+    }
+    return 0;
+}
+
+/* eom_log_routes - one line per routed recipient; counts them unless DRY. */
+static void eom_log_routes(const char *qid, const struct decide_route *routes,
+                           size_t nrcpt, int dry)
+{
+    for (size_t i = 0; i < nrcpt; i++) {
+        const struct decide_route *r = &routes[i];
+
+        if (r->rule == RULE_NONE)
+            continue;
+        log_qid(LOG_INFO, qid, "%s%s rcpt=<%s> alias=<%s> rule=%s",
+                dry ? "dry-run " : "", record_mode_name(r->mode), r->key,
+                r->alias, decide_rule_name(r->rule));
+        if (!dry)
+            stats_add(r->mode == MODE_REWRITE ? STATS_REWRITE : STATS_BCC, 1);
+    }
+}
+
+/* eom_route - decide for the whole message, then apply (or only log). */
+static sfsistat eom_route(SMFICTX *ctx, struct mlfi_conn *cctx, const char *qid)
+{
+    const struct config *cfg = mlfi_env.cfg;
+    size_t nrcpt = cctx->cctx_msg.mctx_nrcpt;
+    struct decide_settings settings = {
+        .delimiters = cfg->recipient_delimiter,
+        .now = time(NULL),
+    };
+    char err[DECIDE_ERR_MAX];
+
+    if (nrcpt == 0)
+        return SMFIS_CONTINUE;
+    if (cctx_scratch(cctx) < 0)
+        return eom_tempfail(ctx, qid, "out of memory");
+    if (dbh_decide(mlfi_env.dbh, cctx->cctx_drcpts, nrcpt, &settings,
+                   &cctx->cctx_result, cctx->cctx_routes, err) < 0)
+        return eom_db_error(ctx, qid, err);
+    if (cctx->cctx_result.count == 0)
+        return SMFIS_CONTINUE;
+    if (!cfg->dry_run && eom_apply(ctx, &cctx->cctx_result, err, sizeof(err)) < 0)
+        return eom_tempfail(ctx, qid, err);
+    eom_log_routes(qid, cctx->cctx_routes, nrcpt, cfg->dry_run);
+    return SMFIS_CONTINUE;
+}
+
+/* ---- the callbacks -------------------------------------------------------- */
+
+/* mlfi_negotiate - ask for the actions we use and skip the steps we don't need. */
+static sfsistat mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
+                               unsigned long f2, unsigned long f3,
+                               unsigned long *pf0, unsigned long *pf1,
+                               unsigned long *pf2, unsigned long *pf3)
+{
+    (void) ctx;
+    (void) f2;
+    (void) f3;
+    /* Refusing makes the MTA apply its milter default action (tempfail). */
+    if ((f0 & MLFI_ACTIONS) != MLFI_ACTIONS) {
+        log_msg(LOG_ERR, "MTA offers actions 0x%lx, coexist-milter needs 0x%lx "
+                "(add recipient with arguments, delete recipient, add header): "
+                "refusing the connection", f0, (unsigned long) MLFI_ACTIONS);
+        return SMFIS_REJECT;
+    }
+    if ((f1 & MLFI_NOREPLY_STEPS) != MLFI_NOREPLY_STEPS) {
+        log_msg(LOG_ERR, "libmilter offers protocol 0x%lx without the no-reply "
+                "steps 0x%lx: refusing the connection", f1,
+                (unsigned long) MLFI_NOREPLY_STEPS);
+        return SMFIS_REJECT;
+    }
+    *pf0 = MLFI_ACTIONS;
+    /* libmilter pre-filled *pf1 (steps without a callback): add to it. */
+    *pf1 |= (f1 & MLFI_SKIP_STEPS) | MLFI_NOREPLY_STEPS;
+    *pf2 = 0;
+    *pf3 = 0;
+    return SMFIS_CONTINUE;
+}
+
+/* mlfi_envfrom - a new message starts: forget anything of the last one. */
+static sfsistat mlfi_envfrom(SMFICTX *ctx, char **argv)
+{
+    struct mlfi_conn *cctx = cctx_get(ctx);
+
+    (void) argv;
+    /* Out of memory: end of message sees no context and tempfails. */
+    if (cctx != NULL)
+        mctx_reset(&cctx->cctx_msg);
+    return SMFIS_NOREPLY;
+}
+
+/*
+ * mlfi_envrcpt - keep the recipient exactly as sent, ESMTP args included.
+ * Only MAIL FROM creates the context: one made here could have missed an
+ * earlier recipient of the message, and a partial list would be routed.
+ */
+static sfsistat mlfi_envrcpt(SMFICTX *ctx, char **argv)
+{
+    struct mlfi_conn *cctx = smfi_getpriv(ctx);
+
+    if (argv == NULL || argv[0] == NULL)
+        return SMFIS_NOREPLY;
+    stats_add(STATS_RECIPIENTS, 1);
+    if (cctx != NULL && mctx_add_rcpt(&cctx->cctx_msg, argv) < 0)
+        cctx->cctx_msg.mctx_nomem = 1;
+    return SMFIS_NOREPLY;
+}
+
+/* mlfi_header - notice our own trace header: the message was routed already. */
+static sfsistat mlfi_header(SMFICTX *ctx, char *name, char *value)
+{
+    struct mlfi_conn *cctx = smfi_getpriv(ctx);
+    const struct config *cfg = mlfi_env.cfg;
+
+    if (cctx != NULL && strcasecmp(name, cfg->trace_header) == 0
+        && header_value_is(value, cfg->instance))
+        cctx->cctx_msg.mctx_looped = 1;
+    return SMFIS_NOREPLY;
+}
+
+/* mlfi_eom - decide and apply, once per message. */
+static sfsistat mlfi_eom(SMFICTX *ctx)
+{
+    struct mlfi_conn *cctx = smfi_getpriv(ctx);
+    const char *qid = smfi_getsymval(ctx, "i");
+    sfsistat rc;
+
+    stats_add(STATS_MESSAGES, 1);
+    /* Every message has a recipient, so RCPT ran: no context means no memory. */
+    if (cctx == NULL)
+        return eom_tempfail(ctx, qid, "out of memory for the connection context");
+    if (cctx->cctx_msg.mctx_nomem)
+        rc = eom_tempfail(ctx, qid, "out of memory keeping the recipients");
+    else if (cctx->cctx_msg.mctx_looped) {
+        log_qid(LOG_INFO, qid, "%s: %s present; left unchanged",
+                mlfi_env.cfg->trace_header, mlfi_env.cfg->instance);
+        rc = SMFIS_CONTINUE;
+    } else
+        rc = eom_route(ctx, cctx, qid);
+    mctx_reset(&cctx->cctx_msg);
+    stats_tick(time(NULL), mlfi_env.cfg->stats_interval);
+    return rc;
+}
+
+/* mlfi_abort - the MTA dropped the message: forget it. */
+static sfsistat mlfi_abort(SMFICTX *ctx)
+{
+    struct mlfi_conn *cctx = smfi_getpriv(ctx);
+
+    if (cctx != NULL)
+        mctx_reset(&cctx->cctx_msg);
+    return SMFIS_CONTINUE;
+}
+
+/* mlfi_close - end of connection; there may never have been a context. */
+static sfsistat mlfi_close(SMFICTX *ctx)
+{
+    struct mlfi_conn *cctx = smfi_getpriv(ctx);
+
+    if (cctx != NULL) {
+        cctx_free(cctx);
+        smfi_setpriv(ctx, NULL);
+    }
+    return SMFIS_CONTINUE;
+}
+
+const struct smfiDesc mlfi_desc = {
+    .xxfi_name = "coexist-milter",
+    .xxfi_version = SMFI_VERSION,
+    .xxfi_flags = MLFI_ACTIONS,
+    .xxfi_connect = NULL,       /* the context is made at MAIL FROM */
+    .xxfi_helo = NULL,
+    .xxfi_envfrom = mlfi_envfrom,
+    .xxfi_envrcpt = mlfi_envrcpt,
+    .xxfi_header = mlfi_header,
+    .xxfi_eoh = NULL,
+    .xxfi_body = NULL,
+    .xxfi_eom = mlfi_eom,
+    .xxfi_abort = mlfi_abort,
+    .xxfi_close = mlfi_close,
+    .xxfi_unknown = NULL,
+    .xxfi_data = NULL,
+    .xxfi_negotiate = mlfi_negotiate,
+};

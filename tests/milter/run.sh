@@ -1,0 +1,339 @@
+#!/bin/sh
+# tests/milter/run.sh - the protocol tier: miltertest (Lua) against the real
+# coexist-milter daemon, with syslog captured.
+#
+# Usage: tests/milter/run.sh [BUILDDIR | COEXISTCTL COEXIST_MILTER]
+#   Binaries: $COEXISTCTL / $COEXIST_MILTER if set, else BUILDDIR/coexistctl
+#   and BUILDDIR/coexist-milter, else ./coexistctl and ./coexist-milter.
+#   COEXIST_MT_KEEP=1 keeps the temp dir (it is also kept on failure).
+#   Needs root (unshare), python3, miltertest, util-linux.
+#
+# What it does: re-executes itself in `unshare --mount --net --fork` (private
+# mount namespace, loopback-only network), mounts a private tmpfs /dev there
+# and owns /dev/log with syslog_collector.py (notes/mta-harness.md,
+# "Capturing syslog in tests"), builds the stores with coexistctl, writes one
+# config per script, and runs every t-*.lua with `miltertest -s`. Each script
+# starts the daemon itself (mt.startfilter) and talks to it through
+# milter_proxy.py, which records the end-of-message requests (this miltertest
+# cannot see smfi_addrcpt_par adds; see lib.lua). Afterwards the syslog lines
+# each script announced are checked in the collector's file.
+#
+# Output: "PASS name" / "FAIL name: reason" per case, then
+# "milter: N passed, N failed". Exit 0 only if nothing failed. Failing to
+# start miltertest, the daemon or the harness is a FAIL, never a skip.
+
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+
+abspath() {
+    case $1 in
+        /*) printf '%s\n' "$1" ;;
+        *) printf '%s/%s\n' "$(pwd)" "$1" ;;
+    esac
+}
+
+# ------------------------------------------------------------------ outer
+if [ -z "${COEXIST_MT_INNER:-}" ]; then
+    if [ $# -ge 2 ]; then
+        COEXISTCTL=${COEXISTCTL:-$1}
+        COEXIST_MILTER=${COEXIST_MILTER:-$2}
+    else
+        build=${1:-.}
+        COEXISTCTL=${COEXISTCTL:-$build/coexistctl}
+        COEXIST_MILTER=${COEXIST_MILTER:-$build/coexist-milter}
+    fi
+    COEXISTCTL=$(abspath "$COEXISTCTL")
+    COEXIST_MILTER=$(abspath "$COEXIST_MILTER")
+
+    outer_fail() {
+        echo "FAIL $1: $2"
+        echo "milter: 0 passed, 1 failed"
+        exit 1
+    }
+    [ "$(id -u)" = 0 ] || outer_fail "harness" "must run as root (unshare --mount --net)"
+    for tool in unshare miltertest python3 mount timeout; do
+        command -v "$tool" >/dev/null 2>&1 || outer_fail "harness" "$tool not found"
+    done
+    WORK=$(mktemp -d /tmp/coexist-mt.XXXXXX) || outer_fail "harness" "mktemp failed"
+    COEXIST_MT_INNER=$(readlink /proc/self/ns/mnt)
+    COEXIST_MT_WORK=$WORK
+    export COEXIST_MT_INNER COEXIST_MT_WORK COEXISTCTL COEXIST_MILTER
+    unshare --mount --net --fork sh "$HERE/run.sh"
+    rc=$?
+    if [ ! -f "$WORK/summary" ]; then
+        echo "FAIL harness: the namespace run did not finish (unshare exit $rc); files in $WORK"
+        echo "milter: 0 passed, 1 failed"
+        exit 1
+    fi
+    # The private /dev bind mounts lived only in the namespace, which is gone:
+    # here $WORK/olddev is an empty directory. --one-file-system anyway.
+    if [ "$rc" = 0 ] && [ -z "${COEXIST_MT_KEEP:-}" ]; then
+        rm -rf --one-file-system "$WORK"
+    else
+        echo "milter: files kept in $WORK"
+    fi
+    exit "$rc"
+fi
+
+# ------------------------------------------------------------------ inner
+WORK=$COEXIST_MT_WORK
+PASSED=0
+FAILED=0
+PIDS=""
+INSTANCE=mt-test-instance
+TRACE=X-Coexist-Milter
+SYSLOG=$WORK/syslog.txt
+
+ok() { echo "PASS $1"; PASSED=$((PASSED + 1)); }
+bad() { echo "FAIL $1: $2"; FAILED=$((FAILED + 1)); }
+
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null; done
+    for p in $PIDS; do wait "$p" 2>/dev/null; done
+}
+
+finish() {
+    cleanup
+    PIDS=""
+    echo "milter: $PASSED passed, $FAILED failed"
+    echo "$PASSED $FAILED" > "$WORK/summary"
+    [ "$FAILED" = 0 ] && exit 0
+    exit 1
+}
+trap cleanup EXIT
+
+# Never touch /dev outside a private mount namespace.
+if [ "$(readlink /proc/self/ns/mnt)" = "$COEXIST_MT_INNER" ]; then
+    bad "harness" "not in a private mount namespace (run tests/milter/run.sh, not with COEXIST_MT_INNER set)"
+    finish
+fi
+
+ip link set lo up 2>/dev/null || true
+
+for bin in "$COEXISTCTL" "$COEXIST_MILTER"; do
+    if [ ! -x "$bin" ]; then
+        bad "harness" "$bin not found or not executable (build first, or set COEXISTCTL / COEXIST_MILTER)"
+    fi
+done
+[ "$FAILED" = 0 ] || finish
+
+# ---- private /dev with /dev/log owned by the collector
+setup_dev() {
+    mkdir -p "$WORK/olddev" || return 1
+    mount --rbind /dev "$WORK/olddev" || return 1
+    mount -t tmpfs -o mode=0755,size=4m coexist-mt-dev /dev || return 1
+    for n in null zero random urandom full tty; do
+        [ -e "$WORK/olddev/$n" ] || continue
+        : > "/dev/$n" && mount --bind "$WORK/olddev/$n" "/dev/$n" || return 1
+    done
+    for d in pts shm; do
+        mkdir "/dev/$d" && mount --bind "$WORK/olddev/$d" "/dev/$d" || return 1
+    done
+    chmod 1777 /dev/shm
+    ln -s /proc/self/fd /dev/fd
+    ln -s /proc/self/fd/0 /dev/stdin
+    ln -s /proc/self/fd/1 /dev/stdout
+    ln -s /proc/self/fd/2 /dev/stderr
+    [ -e /dev/pts/ptmx ] && ln -s pts/ptmx /dev/ptmx
+    return 0
+}
+
+wait_file() { # PATH TENTHS
+    i=0
+    while [ ! -e "$1" ]; do
+        i=$((i + 1))
+        [ "$i" -gt "$2" ] && return 1
+        sleep 0.1
+    done
+    return 0
+}
+
+if ! setup_dev; then
+    bad "harness: private /dev" "mount failed"
+    finish
+fi
+python3 "$HERE/syslog_collector.py" /dev/log "$SYSLOG" 2>"$WORK/collector.err" &
+PIDS="$PIDS $!"
+if ! wait_file "$SYSLOG.ready" 50; then
+    bad "harness: syslog collector" "did not start: $(cat "$WORK/collector.err")"
+    finish
+fi
+
+# harness self-test: logger(1) -> /dev/log -> collector
+token="selftest-$$-$(date +%s)"
+logger -p mail.info -t coexist-mt-selftest "$token" 2>"$WORK/logger.err"
+i=0
+while ! grep -q "$token" "$SYSLOG" 2>/dev/null && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+if grep -q "<22>.*coexist-mt-selftest.*$token" "$SYSLOG"; then
+    ok "harness: /dev/log collector receives logger(1) lines as mail.info"
+else
+    bad "harness: /dev/log collector" "logger line not captured: $(cat "$WORK/logger.err") $(tail -n 2 "$SYSLOG")"
+fi
+
+# ---- stores
+CTL_LOG=$WORK/coexistctl.log
+ctl() { # DB ARGS...
+    db=$1; shift
+    echo "+ coexistctl -d $db $*" >> "$CTL_LOG"
+    "$COEXISTCTL" -d "$db" "$@" >> "$CTL_LOG" 2>&1 && return 0
+    echo "coexistctl -d $(basename "$db") $* failed (exit $?): $(tail -n 1 "$CTL_LOG")"
+    return 1
+}
+
+setup_route_store() {
+    db=$WORK/route.tdb
+    ctl "$db" init &&
+    ctl "$db" add adam.barr@corp.example adam@pop.example --mode bcc &&
+    ctl "$db" add rita.rewrite@corp.example rita@pop.example --mode rewrite &&
+    ctl "$db" add mig.user@corp.example mig@pop.example --mode bcc &&
+    ctl "$db" migrate mig.user@corp.example &&
+    ctl "$db" add sched.past@corp.example sched@pop.example --mode bcc &&
+    ctl "$db" migrate sched.past@corp.example --at 2020-01-01T00:00:00Z &&
+    ctl "$db" add sched.future@corp.example future@pop.example --mode bcc &&
+    ctl "$db" migrate sched.future@corp.example --at 2099-01-01T00:00:00Z &&
+    ctl "$db" add shared1@corp.example shared@pop.example --mode bcc --wave w1 &&
+    ctl "$db" add shared2@corp.example shared@pop.example --mode bcc --wave w1 &&
+    ctl "$db" add flip.user@corp.example flip@pop.example --mode bcc &&
+    ctl "$db" add @corp2.example @pop2.example --mode rewrite &&
+    ctl "$db" add dave@corp2.example dave.old@pop2.example --mode bcc &&
+    ctl "$db" migrate dave@corp2.example &&
+    ctl "$db" add erin@corp2.example erin.old@pop2.example --mode bcc
+}
+
+setup_dryrun_store() {
+    db=$WORK/dryrun.tdb
+    ctl "$db" init &&
+    ctl "$db" add adam.barr@corp.example adam@pop.example --mode bcc &&
+    ctl "$db" add rita.rewrite@corp.example rita@pop.example --mode rewrite &&
+    ctl "$db" add @corp2.example @pop2.example --mode rewrite
+}
+
+for s in route dryrun; do
+    if msg=$(setup_${s}_store); then
+        ok "setup: $s store built with coexistctl"
+    else
+        bad "setup: $s store" "$msg"
+    fi
+done
+
+# ---- configs: one per script (t-NAME.lua uses NAME.conf and NAME.tdb)
+write_conf() { # NAME LINES...
+    name=$1; shift
+    {
+        echo "# coexist-milter config written by tests/milter/run.sh ($name)"
+        echo "socket = unix:$WORK/$name.sock"
+        echo "state_db = $WORK/$name.tdb"
+        echo "pid_file = $WORK/$name.pid"
+        echo "allow_root = yes"
+        echo "instance = $INSTANCE"
+        echo "syslog_facility = mail"
+        for line in "$@"; do echo "$line"; done
+    } > "$WORK/$name.conf"
+}
+write_conf route "on_db_error = tempfail" "dry_run = no"
+write_conf dryrun "on_db_error = tempfail" "dry_run = yes"
+write_conf dberror "on_db_error = tempfail" "dry_run = no"
+write_conf accept "on_db_error = accept" "dry_run = no"
+
+# ---- syslog expectations announced by a script
+check_syslog() { # NAME EXPECTFILE
+    sname=$1
+    [ -s "$2" ] || return 0
+    # the daemon has stopped; give the collector a moment to drain
+    sleep 0.3
+    tab=$(printf '\t')
+    while IFS="$tab" read -r sign what text; do
+        [ -n "$sign" ] || continue
+        lines=$(grep 'coexist-milter' "$SYSLOG" | grep -F -- "$text")
+        if [ "$sign" = "+" ]; then
+            if [ -z "$lines" ]; then
+                bad "syslog: $sname: $what" "no line containing \"$text\" (from coexist-milter)"
+                continue
+            fi
+            pri=$(printf '%s\n' "$lines" | head -n 1 | sed -n 's/^<\([0-9]*\)>.*/\1/p')
+            if [ -z "$pri" ] || [ $((pri / 8)) != 2 ]; then
+                bad "syslog: $sname: $what" "not facility mail: $(printf '%s\n' "$lines" | head -n 1)"
+            else
+                ok "syslog: $sname: $what"
+            fi
+        else
+            if [ -n "$lines" ]; then
+                bad "syslog: $sname: $what" "unexpected line: $(printf '%s\n' "$lines" | head -n 1)"
+            else
+                ok "syslog: $sname: $what"
+            fi
+        fi
+    done < "$2"
+}
+
+# ---- run the scripts
+run_script() { # PATH
+    script=$1
+    base=$(basename "$script" .lua)
+    name=${base#t-}
+    if [ ! -f "$WORK/$name.conf" ]; then
+        bad "$base" "no config for it in run.sh (expected $name.conf)"
+        return
+    fi
+    psock=$WORK/$name-proxy.sock
+    eomrec=$WORK/$name.eom
+    expect=$WORK/$name.logexpect
+    : > "$expect"
+    python3 "$HERE/milter_proxy.py" "$psock" "$WORK/$name.sock" "$eomrec" 2>"$WORK/$name-proxy.err" &
+    ppid=$!
+    PIDS="$PIDS $ppid"
+    if ! wait_file "$psock.ready" 50; then
+        bad "$base" "recording proxy did not start: $(cat "$WORK/$name-proxy.err")"
+        return
+    fi
+    timeout -k 10 300 miltertest \
+        -D TESTDIR="$HERE" -D WORK="$WORK" -D DAEMON="$COEXIST_MILTER" -D CONF="$WORK/$name.conf" \
+        -D DSOCK="$WORK/$name.sock" -D PSOCK="$psock" -D CTL="$COEXISTCTL" -D STORE="$WORK/$name.tdb" \
+        -D EOMREC="$eomrec" -D LOGEXPECT="$expect" -D INSTANCE="$INSTANCE" -D TRACE="$TRACE" \
+        -s "$script" > "$WORK/$name.out" 2> "$WORK/$name.err"
+    rc=$?
+    before=$FAILED
+    while IFS= read -r line; do
+        case $line in
+            "PASS "*) echo "$line"; PASSED=$((PASSED + 1)) ;;
+            "FAIL "*) echo "$line"; FAILED=$((FAILED + 1)) ;;
+        esac
+    done < "$WORK/$name.out"
+    if ! grep -q "^END $base.lua" "$WORK/$name.out"; then
+        bad "$base" "script did not finish (miltertest exit $rc)"
+    fi
+    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+        bad "$base" "miltertest timed out"
+    elif [ "$rc" != 0 ]; then
+        bad "$base" "miltertest exit $rc: $(grep -v '^ *$' "$WORK/$name.err" | grep -i 'miltertest' | tail -n 3 | tr '\n' ' ')"
+    fi
+    # the daemon must be gone (miltertest SIGTERMs and waits for it)
+    if [ -s "$WORK/$name.pid" ]; then
+        dpid=$(cat "$WORK/$name.pid")
+        if kill -0 "$dpid" 2>/dev/null && grep -q coexist-milter "/proc/$dpid/cmdline" 2>/dev/null; then
+            bad "$base" "daemon (pid $dpid) still running after the script; killed"
+            kill -9 "$dpid" 2>/dev/null
+        fi
+    fi
+    kill "$ppid" 2>/dev/null
+    wait "$ppid" 2>/dev/null
+    check_syslog "$name" "$expect"
+    if [ "$FAILED" != "$before" ]; then
+        echo "---- $base: miltertest/daemon stderr, notable lines ($WORK/$name.err):"
+        grep -iE 'fatal|error|warn|miltertest|abort|sanitizer|signal|leak' "$WORK/$name.err" |
+            awk '!seen[$0]++' | head -n 20 | sed 's/^/    /'
+        echo "----"
+    fi
+}
+
+for t in "$HERE"/t-*.lua; do
+    run_script "$t"
+done
+
+if grep -q 'coexist-milter' "$SYSLOG"; then
+    ok "syslog: coexist-milter lines arrived at /dev/log"
+else
+    bad "syslog" "no line from coexist-milter arrived at /dev/log"
+fi
+
+finish
