@@ -94,5 +94,9 @@ done
 BIN=$BUILD/werror
 export COEXISTCTL=$BIN/coexistctl COEXIST_MILTER=$BIN/coexist-milter
 tier milter "$ROOT/tests/milter/run.sh"
+# The same scripts with the daemon under valgrind: no leak, no memory error.
+export COEXIST_MT_VALGRIND=1
+tier milter-valgrind "$ROOT/tests/milter/run.sh"
+unset COEXIST_MT_VALGRIND
 tier mta "$ROOT/tests/mta/run.sh"
 finish

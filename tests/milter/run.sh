@@ -24,6 +24,10 @@
 
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
+# COEXIST_MT_VALGRIND=1 runs the daemon under valgrind (memcheck) and fails
+# every script whose daemon leaked (definitely/indirectly lost) or made a
+# memory error; the summary line is then "milter-valgrind: ...".
+if [ -n "${COEXIST_MT_VALGRIND:-}" ]; then TIER=milter-valgrind; else TIER=milter; fi
 
 abspath() {
     case $1 in
@@ -47,11 +51,13 @@ if [ -z "${COEXIST_MT_INNER:-}" ]; then
 
     outer_fail() {
         echo "FAIL $1: $2"
-        echo "milter: 0 passed, 1 failed"
+        echo "$TIER: 0 passed, 1 failed"
         exit 1
     }
     [ "$(id -u)" = 0 ] || outer_fail "harness" "must run as root (unshare --mount --net)"
-    for tool in unshare miltertest python3 mount timeout; do
+    tools="unshare miltertest python3 mount timeout"
+    [ -n "${COEXIST_MT_VALGRIND:-}" ] && tools="$tools valgrind"
+    for tool in $tools; do
         command -v "$tool" >/dev/null 2>&1 || outer_fail "harness" "$tool not found"
     done
     WORK=$(mktemp -d /tmp/coexist-mt.XXXXXX) || outer_fail "harness" "mktemp failed"
@@ -62,7 +68,7 @@ if [ -z "${COEXIST_MT_INNER:-}" ]; then
     rc=$?
     if [ ! -f "$WORK/summary" ]; then
         echo "FAIL harness: the namespace run did not finish (unshare exit $rc); files in $WORK"
-        echo "milter: 0 passed, 1 failed"
+        echo "$TIER: 0 passed, 1 failed"
         exit 1
     fi
     # The private /dev bind mounts lived only in the namespace, which is gone:
@@ -70,7 +76,7 @@ if [ -z "${COEXIST_MT_INNER:-}" ]; then
     if [ "$rc" = 0 ] && [ -z "${COEXIST_MT_KEEP:-}" ]; then
         rm -rf --one-file-system "$WORK"
     else
-        echo "milter: files kept in $WORK"
+        echo "$TIER: files kept in $WORK"
     fi
     exit "$rc"
 fi
@@ -95,7 +101,7 @@ cleanup() {
 finish() {
     cleanup
     PIDS=""
-    echo "milter: $PASSED passed, $FAILED failed"
+    echo "$TIER: $PASSED passed, $FAILED failed"
     echo "$PASSED $FAILED" > "$WORK/summary"
     [ "$FAILED" = 0 ] && exit 0
     exit 1
@@ -116,6 +122,33 @@ for bin in "$COEXISTCTL" "$COEXIST_MILTER"; do
     fi
 done
 [ "$FAILED" = 0 ] || finish
+
+# Under valgrind, miltertest starts a wrapper that execs the daemon in
+# memcheck; each daemon writes its own report, checked after its script.
+DAEMON=$COEXIST_MILTER
+if [ -n "${COEXIST_MT_VALGRIND:-}" ]; then
+    DAEMON=$WORK/valgrind-daemon.sh
+    cat > "$DAEMON" <<VG
+#!/bin/sh
+exec valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect \\
+    --errors-for-leak-kinds=definite,indirect --track-fds=no \\
+    --log-file="\$VG_LOG" "$COEXIST_MILTER" "\$@"
+VG
+    chmod 0755 "$DAEMON"
+fi
+
+# check_valgrind NAME - the memcheck report of script NAME's daemon.
+check_valgrind() {
+    [ -n "${COEXIST_MT_VALGRIND:-}" ] || return 0
+    log=$WORK/$1.valgrind
+    if [ ! -f "$log" ]; then
+        bad "valgrind: $1" "no valgrind report ($log): the daemon did not run under valgrind"
+    elif [ -s "$log" ]; then
+        bad "valgrind: $1" "memcheck reported errors or leaks: $(grep -m 3 -E 'lost|Invalid|uninitialised|ERROR SUMMARY' "$log" | tr '\n' ' ')"
+    else
+        ok "valgrind: $1: no leaks, no memory errors"
+    fi
+}
 
 # ---- private /dev with /dev/log owned by the collector
 setup_dev() {
@@ -286,8 +319,8 @@ run_script() { # PATH
         bad "$base" "recording proxy did not start: $(cat "$WORK/$name-proxy.err")"
         return
     fi
-    timeout -k 10 300 miltertest \
-        -D TESTDIR="$HERE" -D WORK="$WORK" -D DAEMON="$COEXIST_MILTER" -D CONF="$WORK/$name.conf" \
+    VG_LOG=$WORK/$name.valgrind timeout -k 10 300 miltertest \
+        -D TESTDIR="$HERE" -D WORK="$WORK" -D DAEMON="$DAEMON" -D CONF="$WORK/$name.conf" \
         -D DSOCK="$WORK/$name.sock" -D PSOCK="$psock" -D CTL="$COEXISTCTL" -D STORE="$WORK/$name.tdb" \
         -D EOMREC="$eomrec" -D LOGEXPECT="$expect" -D INSTANCE="$INSTANCE" -D TRACE="$TRACE" \
         -s "$script" > "$WORK/$name.out" 2> "$WORK/$name.err"
@@ -318,6 +351,7 @@ run_script() { # PATH
     kill "$ppid" 2>/dev/null
     wait "$ppid" 2>/dev/null
     check_syslog "$name" "$expect"
+    check_valgrind "$name"
     if [ "$FAILED" != "$before" ]; then
         echo "---- $base: miltertest/daemon stderr, notable lines ($WORK/$name.err):"
         grep -iE 'fatal|error|warn|miltertest|abort|sanitizer|signal|leak' "$WORK/$name.err" |
