@@ -267,6 +267,7 @@ write_conf route "on_db_error = tempfail" "dry_run = no"
 write_conf dryrun "on_db_error = tempfail" "dry_run = yes"
 write_conf dberror "on_db_error = tempfail" "dry_run = no"
 write_conf accept "on_db_error = accept" "dry_run = no"
+write_conf hostile "on_db_error = tempfail" "dry_run = no"
 
 # ---- syslog expectations announced by a script
 check_syslog() { # NAME EXPECTFILE
