@@ -2,10 +2,12 @@
  * ctl_main.c - coexistctl's command line: global options, the verb table,
  * per-verb options, and opening the store the config names.
  */
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "actor.h"
@@ -41,23 +43,24 @@ struct ctl_verb {
     int min_args, max_args;     /* positional; -1: no limit */
     const char *options;        /* letters of ctl_options */
     const char *usage;
+    int writes;                 /* changes the store: its owner only */
 };
 
 static const struct ctl_verb ctl_verbs[] = {
-    {"init", ctl_init, 0, 0, "h", "init [--hash-size N]"},
-    {"add", ctl_add, 2, 2, "mw", "add ADDRESS ALIAS [--mode bcc|rewrite] [--wave W] | add @DOMAIN @LEGACYDOMAIN [--mode bcc|rewrite]"},
-    {"migrate", ctl_migrate, 0, -1, "wa", "migrate ADDRESS... | --wave W [--at TIME]"},
-    {"unmigrate", ctl_unmigrate, 0, -1, "w", "unmigrate ADDRESS... | --wave W"},
-    {"mode", ctl_mode, 2, 2, "", "mode ADDRESS bcc|rewrite"},
-    {"remove", ctl_remove, 1, -1, "", "remove ADDRESS..."},
-    {"show", ctl_show, 1, 1, "", "show ADDRESS"},
-    {"explain", ctl_explain, 1, 1, "", "explain ADDRESS"},
-    {"list", ctl_list, 0, 0, "swf", "list [--state unmigrated|migrated] [--wave W] [--format text|csv|json]"},
-    {"import", ctl_import, 1, 1, "r", "import FILE|- [--replace]"},
-    {"export", ctl_export, 0, 0, "f", "export [--format csv|json]"},
-    {"history", ctl_history, 0, 1, "l", "history [ADDRESS] [--limit N]"},
-    {"check", ctl_check, 0, 0, "", "check"},
-    {"stats", ctl_stats, 0, 0, "", "stats"},
+    {"init", ctl_init, 0, 0, "h", "init [--hash-size N]", 1},
+    {"add", ctl_add, 2, 2, "mw", "add ADDRESS ALIAS [--mode bcc|rewrite] [--wave W] | add @DOMAIN @LEGACYDOMAIN [--mode bcc|rewrite]", 1},
+    {"migrate", ctl_migrate, 0, -1, "wa", "migrate ADDRESS... | --wave W [--at TIME]", 1},
+    {"unmigrate", ctl_unmigrate, 0, -1, "w", "unmigrate ADDRESS... | --wave W", 1},
+    {"mode", ctl_mode, 2, 2, "", "mode ADDRESS bcc|rewrite", 1},
+    {"remove", ctl_remove, 1, -1, "", "remove ADDRESS...", 1},
+    {"show", ctl_show, 1, 1, "", "show ADDRESS", 0},
+    {"explain", ctl_explain, 1, 1, "", "explain ADDRESS", 0},
+    {"list", ctl_list, 0, 0, "swf", "list [--state unmigrated|migrated] [--wave W] [--format text|csv|json]", 0},
+    {"import", ctl_import, 1, 1, "r", "import FILE|- [--replace]", 1},
+    {"export", ctl_export, 0, 0, "f", "export [--format csv|json]", 0},
+    {"history", ctl_history, 0, 1, "l", "history [ADDRESS] [--limit N]", 0},
+    {"check", ctl_check, 0, 0, "", "check", 0},
+    {"stats", ctl_stats, 0, 0, "", "stats", 0},
 };
 #define NVERBS (sizeof(ctl_verbs) / sizeof(ctl_verbs[0]))
 
@@ -69,6 +72,27 @@ static void usage(FILE *fp)
         fprintf(fp, "  %s\n", ctl_verbs[i].usage);
     fprintf(fp, "\nTIME is ISO 8601 with a zone, e.g. 2026-12-04T18:00:00Z.\n"
                 "The store is state_db of the config (default %s).\n", CONFIG_DEFAULT_PATH);
+}
+
+/*
+ * check_owner - only the store's owner (or root) may change it. The milter
+ * opens the store read-write as its own user; a store written by someone
+ * else, however the permissions allow it, is one chmod or one rename away
+ * from a milter that can no longer open it and tempfails all mail.
+ */
+static int check_owner(struct ctl *c)
+{
+    struct stat sb;
+    uid_t me = geteuid();
+
+    if (stat(c->db_path, &sb) < 0 || me == 0 || sb.st_uid == me)
+        return EX_OK;       /* a missing store is reported by store_open */
+    const struct passwd *owner = getpwuid(sb.st_uid);
+    fprintf(c->err, "coexistctl: %s is owned by %s (uid %lu), not by you (uid %lu): "
+            "run coexistctl as %s or as root to change it\n", c->db_path,
+            owner ? owner->pw_name : "another user", (unsigned long) sb.st_uid,
+            (unsigned long) me, owner ? owner->pw_name : "its owner");
+    return EX_NOPERM;
 }
 
 /* parse_verb_args - split ARGV into options (into C) and positionals. */
@@ -178,6 +202,8 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *err, ctl_log_fn log, void *
     if (positional == NULL)
         return EX_OSERR;
     rc = parse_verb_args(&c, verb, argc - i - 1, argv + i + 1, positional, &npos);
+    if (rc == EX_OK && verb->writes && verb->run != ctl_init)
+        rc = check_owner(&c);
     if (rc == EX_OK && verb->run != ctl_init) {
         char serr[STORE_ERR_MAX];
 

@@ -3,9 +3,13 @@
  * one transaction: a command naming five addresses, one of them unknown,
  * changes none of them.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "csvio.h"
 #include "ctl.h"
@@ -15,6 +19,35 @@
 static const char *journal_actor(struct ctl *c)
 {
     return c->actor;
+}
+
+/*
+ * give_to_directory_owner - root creating the store in the milter's state
+ * directory (owned by the milter's user) hands the new file to that user:
+ * a root-owned 0640 store would be one the milter cannot open read-write.
+ */
+static void give_to_directory_owner(struct ctl *c)
+{
+    char dir[4096];
+    const char *slash = strrchr(c->db_path, '/');
+    struct stat sb;
+
+    if (geteuid() != 0)
+        return;
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == c->db_path)
+        snprintf(dir, sizeof(dir), "/");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int) (slash - c->db_path), c->db_path);
+    if (stat(dir, &sb) < 0 || sb.st_uid == 0)
+        return;
+    if (chown(c->db_path, sb.st_uid, sb.st_gid) < 0)
+        fprintf(c->err, "coexistctl: warning: cannot give %s to uid %lu: %s\n", c->db_path,
+                (unsigned long) sb.st_uid, strerror(errno));
+    else
+        fprintf(c->out, "%s owned by uid %lu, the owner of %s\n", c->db_path,
+                (unsigned long) sb.st_uid, dir);
 }
 
 int ctl_init(struct ctl *c, int nargs, char **args)
@@ -38,6 +71,7 @@ int ctl_init(struct ctl *c, int nargs, char **args)
     }
     ctl_logf(c, "init %s actor=%s", c->db_path, c->actor);
     fprintf(c->out, "created %s\n", c->db_path);
+    give_to_directory_owner(c);
     return EX_OK;
 }
 

@@ -91,8 +91,8 @@ struct store *store_open(const char *path, enum store_open_mode mode,
         tdb_flags |= TDB_INCOMPATIBLE_HASH;
     } else if (stat(path, &sb) < 0) {
         /* tdb_open would say "No such file" too, but less plainly. */
-        snprintf(err, STORE_ERR_MAX, "%.300s: %.80s (create it with 'coexistctl init')",
-                 path, strerror(errno));
+        snprintf(err, STORE_ERR_MAX, "%.300s: %.80s%s", path, strerror(errno),
+                 errno == ENOENT ? " (create it with 'coexistctl init')" : "");
         free(st);
         return NULL;
     }

@@ -99,4 +99,5 @@ export COEXIST_MT_VALGRIND=1
 tier milter-valgrind "$ROOT/tests/milter/run.sh"
 unset COEXIST_MT_VALGRIND
 tier mta "$ROOT/tests/mta/run.sh"
+tier security "$ROOT/tests/security/run.sh"
 finish
