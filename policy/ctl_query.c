@@ -1,11 +1,16 @@
 /*
- * ctl_query.c - coexistctl's read-only verbs: show, explain, list, export,
- * history, check, stats. Output is sorted by key so that two exports of the
+ * ctl_query.c - coexistctl's verbs that read the store: show, explain,
+ * list, export, history, check, stats (check also rebuilds a store whose
+ * structure is damaged while every record is intact). Output is sorted by key so that two exports of the
  * same state are byte-identical and diffable.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "csvio.h"
 #include "ctl.h"
@@ -277,6 +282,72 @@ static int chain_problems(struct ctl *c, const struct snapshot *snap)
     return problems;
 }
 
+/* copy_file - a private (0600) copy of FROM as the new file TO. */
+static int copy_file(const char *from, const char *to)
+{
+    char buf[65536];
+    ssize_t n = 0;
+    int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, saved;
+
+    if (in >= 0)
+        out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    while (out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+        if (write(out, buf, (size_t) n) != n) {
+            n = -1;
+            break;
+        }
+    saved = errno;
+    if (out >= 0 && (close(out) != 0 || n < 0)) {
+        saved = n < 0 ? saved : errno;
+        unlink(to);
+        n = -1;
+    }
+    if (in >= 0)
+        close(in);
+    errno = saved;
+    return in < 0 || out < 0 || n < 0 ? -1 : 0;
+}
+
+/*
+ * rebuild_damaged - tdb_check failed. If every record can still be read,
+ * keep a copy of the damaged file and rebuild the store in one transaction,
+ * as fsck -p mends what it can mend safely; the commonest cause is a write
+ * killed mid-way, which leaves space tdb never formatted but no record
+ * harmed. Otherwise report the damage and change nothing.
+ */
+static int rebuild_damaged(struct ctl *c)
+{
+    char damage[STORE_ERR_MAX], backup[4200];
+    struct snapshot snap;
+
+    snprintf(damage, sizeof(damage), "%s", store_error(c->st));
+    if (snapshot(c, &snap, 0) != EX_OK) {
+        fprintf(c->err, "coexistctl: %s\ncoexistctl: check: records unreadable too: "
+                "restore the store from an export or a backup\n", damage);
+        return EX_DATAERR;
+    }
+    snprintf(backup, sizeof(backup), "%s.damaged-%ld", c->db_path, (long) time(NULL));
+    if (copy_file(c->db_path, backup) < 0) {
+        fprintf(c->err, "coexistctl: %s\ncoexistctl: check: cannot keep a copy as %s (%s): "
+                "not rebuilding\n", damage, backup, strerror(errno));
+        snap_free(&snap);
+        return EX_CANTCREAT;
+    }
+    if (store_rebuild(c->st) < 0) {
+        fprintf(c->err, "coexistctl: %s\ncoexistctl: check: rebuild failed: %s\n", damage,
+                store_error(c->st));
+        snap_free(&snap);
+        return EX_DATAERR;
+    }
+    fprintf(c->out, "rebuilt %s: %s; all %zu records were readable and were kept; "
+            "the damaged file was saved as %s\n", c->db_path, damage, snap.count, backup);
+    ctl_logf(c, "check rebuilt %s (%s), %zu records kept, damaged copy %s actor=%s",
+             c->db_path, damage, snap.count, backup, c->actor);
+    store_journal_note(c->st, "!check", "", "rebuilt after damage", c->actor);
+    snap_free(&snap);
+    return EX_OK;
+}
+
 int ctl_check(struct ctl *c, int nargs, char **args)
 {
     struct snapshot snap;
@@ -285,7 +356,9 @@ int ctl_check(struct ctl *c, int nargs, char **args)
     (void) nargs;
     (void) args;
     bad = store_check(c->st, print_check_problem, c);
-    if (bad < 0)
+    if (bad < 0 && (rc = rebuild_damaged(c)) != EX_OK)
+        return rc;
+    if (bad < 0 && (bad = store_check(c->st, print_check_problem, c)) < 0)
         return ctl_store_fail(c);
     if (bad > 0) {
         fprintf(c->err, "coexistctl: check: %d corrupt record%s in %s\n", bad,

@@ -27,10 +27,13 @@ int store_fail(struct store *st, const char *fmt, ...)
 
 int store_tdb_fail(struct store *st, const char *what)
 {
+    /* tdb_check leaves the error code at "Success": say what it found. */
+    const char *why = tdb_error(st->tdb) == TDB_SUCCESS ? "damaged file"
+                      : tdb_errorstr(st->tdb);
+
     if (st->tdb_msg[0])
-        return store_fail(st, "%s: %s: %s (%s)", st->path, what,
-                          tdb_errorstr(st->tdb), st->tdb_msg);
-    return store_fail(st, "%s: %s: %s", st->path, what, tdb_errorstr(st->tdb));
+        return store_fail(st, "%s: %s: %s (%s)", st->path, what, why, st->tdb_msg);
+    return store_fail(st, "%s: %s: %s", st->path, what, why);
 }
 
 /* tdb_log - keep tdb's own diagnostics for the next error message. */
@@ -331,6 +334,18 @@ int store_check(struct store *st, store_problem_fn fn, void *ctx)
     if (tdb_traverse_read(st->tdb, visit_one, &tc) < 0)
         return store_tdb_fail(st, "traverse");
     return tc.bad;
+}
+
+int store_rebuild(struct store *st)
+{
+    st->tdb_msg[0] = '\0';
+    if (st->in_txn) {
+        snprintf(st->err, sizeof(st->err), "%.300s: rebuild inside a transaction", st->path);
+        return -1;
+    }
+    if (tdb_repack(st->tdb) != 0)
+        return store_tdb_fail(st, "rebuild");
+    return 0;
 }
 
 int store_wipe_records(struct store *st)

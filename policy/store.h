@@ -104,6 +104,15 @@ int store_journal(struct store *st, const char *key, unsigned limit,
 typedef void (*store_problem_fn)(const char *key, const char *why, void *ctx);
 int store_check(struct store *st, store_problem_fn fn, void *ctx);
 
+/*
+ * store_rebuild - rewrite every record into a freshly laid out file, in one
+ * transaction (tdb_repack). What check does when tdb_check finds damage
+ * that every record survived: e.g. a file grown by a transaction that was
+ * killed before it armed its recovery area, whose new space tdb never
+ * formatted. Returns 0, or -1 with store_error() set and the store as it was.
+ */
+int store_rebuild(struct store *st);
+
 /* store_journal_note - journal a free-form entry (e.g. an import summary). */
 int store_journal_note(struct store *st, const char *key, const char *old_value,
                        const char *new_value, const char *actor);
