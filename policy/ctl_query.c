@@ -85,7 +85,8 @@ static int snapshot(struct ctl *c, struct snapshot *snap, int use_filter)
         snap_free(snap);
         return ctl_store_fail(c);
     }
-    qsort(snap->entries, snap->count, sizeof(snap->entries[0]), snap_cmp);
+    if (snap->count > 1)        /* an empty store has no array: qsort(NULL) is UB */
+        qsort(snap->entries, snap->count, sizeof(snap->entries[0]), snap_cmp);
     return EX_OK;
 }
 
@@ -423,7 +424,8 @@ int ctl_stats(struct ctl *c, int nargs, char **args)
         free(acc.waves);
         return ctl_store_fail(c);
     }
-    qsort(acc.waves, acc.nwaves, sizeof(acc.waves[0]), wave_cmp);
+    if (acc.nwaves > 1)
+        qsort(acc.waves, acc.nwaves, sizeof(acc.waves[0]), wave_cmp);
     fprintf(c->out, "users:      %zu\ndomains:    %zu\nunmigrated: %zu\nmigrated:   %zu\n"
                     "bcc:        %zu\nrewrite:    %zu\n", acc.users, acc.domains,
             acc.by_state[STATE_UNMIGRATED], acc.by_state[STATE_MIGRATED],

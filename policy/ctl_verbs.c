@@ -98,16 +98,24 @@ static int alias_managed(struct ctl *c, const char *alias, int domain_rule)
     return EX_OK;
 }
 
-/* put - store REC under KEY and log the change with its old state. */
-static int put(struct ctl *c, const char *verb, const char *key, struct record *rec)
+/* log_put - the syslog line of a committed change of KEY to REC. */
+static void log_put(struct ctl *c, const char *verb, const char *key, const struct record *rec)
+{
+    ctl_logf(c, "%s %s state=%s mode=%s alias=%s%s%s actor=%s", verb, key,
+             record_state_name(rec->state), record_mode_name(rec->mode), rec->alias,
+             rec->wave[0] ? " wave=" : "", rec->wave, c->actor);
+}
+
+/*
+ * put - store REC under KEY (journaled). The caller logs it with log_put
+ * once it is committed: a command rolled back must not be in syslog.
+ */
+static int put(struct ctl *c, const char *key, struct record *rec)
 {
     rec->changed = c->now;
     snprintf(rec->actor, sizeof(rec->actor), "%s", c->actor);
     if (store_put(c->st, key, rec, journal_actor(c)) < 0)
         return ctl_store_fail(c);
-    ctl_logf(c, "%s %s state=%s mode=%s alias=%s%s%s actor=%s", verb, key,
-             record_state_name(rec->state), record_mode_name(rec->mode), rec->alias,
-             rec->wave[0] ? " wave=" : "", rec->wave, c->actor);
     return EX_OK;
 }
 
@@ -149,7 +157,9 @@ int ctl_add(struct ctl *c, int nargs, char **args)
     snprintf(rec.wave, sizeof(rec.wave), "%s", c->opt_wave ? c->opt_wave : "");
     if ((rc = alias_managed(c, rec.alias, domain)) != EX_OK)
         return rc;
-    return put(c, "add", key, &rec);
+    if ((rc = put(c, key, &rec)) == EX_OK)
+        log_put(c, "add", key, &rec);
+    return rc;
 }
 
 /* collect_wave - the keys whose record has wave W. */
@@ -198,7 +208,7 @@ static int change_keys(struct ctl *c, const char *verb, char **keys, size_t nkey
             rc = EX_NOUSER;
         } else {
             fn(c, &rec, arg);
-            rc = put(c, verb, keys[i], &rec);
+            rc = put(c, keys[i], &rec);
         }
     }
     if (rc != EX_OK) {
@@ -207,6 +217,9 @@ static int change_keys(struct ctl *c, const char *verb, char **keys, size_t nkey
     }
     if (store_commit(c->st) < 0)
         return ctl_store_fail(c);
+    for (size_t i = 0; i < nkeys; i++)
+        if (store_get(c->st, keys[i], &rec) > 0)
+            log_put(c, verb, keys[i], &rec);
     fprintf(c->out, "%s: %zu record%s changed\n", verb, nkeys, nkeys == 1 ? "" : "s");
     return EX_OK;
 }
@@ -316,8 +329,6 @@ int ctl_remove(struct ctl *c, int nargs, char **args)
         if (store_delete(c->st, key, journal_actor(c)) < 0) {
             fprintf(c->err, "coexistctl: %s; nothing changed\n", store_error(c->st));
             rc = EX_NOUSER;
-        } else {
-            ctl_logf(c, "remove %s actor=%s", key, c->actor);
         }
     }
     if (rc != EX_OK) {
@@ -326,6 +337,9 @@ int ctl_remove(struct ctl *c, int nargs, char **args)
     }
     if (store_commit(c->st) < 0)
         return ctl_store_fail(c);
+    for (int i = 0; i < nargs; i++)
+        if (ctl_key(c, args[i], key) == EX_OK)
+            ctl_logf(c, "remove %s actor=%s", key, c->actor);
     fprintf(c->out, "remove: %d record%s removed\n", nargs, nargs == 1 ? "" : "s");
     return EX_OK;
 }
@@ -337,7 +351,7 @@ static void print_problem(const char *message, void *ctx)
 }
 
 /* import_conflicts - rows whose alias the store (not the file) manages. */
-static int import_conflicts(struct ctl *c, const struct import_set *set)
+static int import_conflicts(struct ctl *c, const struct import_set *set, const char *name)
 {
     int problems = 0;
 
@@ -356,8 +370,8 @@ static int import_conflicts(struct ctl *c, const struct import_set *set)
         if (found < 0)
             return -ctl_store_fail(c);
         if (found > 0) {
-            fprintf(c->err, "line %u: alias '%s' is itself a managed address (no chaining)\n",
-                    row->line, row->alias);
+            fprintf(c->err, "%s:%u: alias '%s' is itself a managed address (no chaining)\n",
+                    name, row->line, row->alias);
             problems++;
         }
     }
@@ -415,10 +429,13 @@ int ctl_import(struct ctl *c, int nargs, char **args)
         return EX_NOINPUT;
     }
     problems = import_read(fp, name, c->cfg.recipient_delimiter, &set, print_problem, c);
+    if (problems == -1)
+        fprintf(c->err, "coexistctl: %s: cannot read: %s; nothing imported\n", name,
+                ferror(fp) && errno ? strerror(errno) : "read error");
     if (fp != stdin)
         fclose(fp);
     if (problems == 0)
-        problems = import_conflicts(c, &set);
+        problems = import_conflicts(c, &set, name);
     if (problems < 0)
         rc = problems == -1 ? EX_IOERR : -problems;
     else if (problems > 0) {
