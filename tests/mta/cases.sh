@@ -1,0 +1,295 @@
+# tests/mta/cases.sh - the cases of the MTA tier (sourced by tests/mta/run.sh).
+#
+# Each case_* function runs in a subshell and returns non-zero (after
+# mta_why) at its first failed expectation.  The routing cases (ROUTING_CASES)
+# run once per submission path MTA_PATH:
+#   smtp      swaks or smtplib to Postfix's smtpd       (smtpd_milters)
+#   local     the Postfix instance's sendmail(1), pickup (non_smtpd_milters)
+#   sendmail  swaks or smtplib to the Sendmail daemon    (INPUT_MAIL_FILTER, F=T)
+# Sendmail runs milters only for mail it receives over SMTP, so it has no
+# "local" path.  The milter-down cases are per MTA.
+#
+# How NOTIFY and ORCPT are observed: smtp-sink -d writes one "X-Rcpt-Args:
+# <addr> PARAMS" line per RCPT command it received, with the ESMTP
+# parameters exactly as the MTA sent them; sinkq.py decodes them.  Postfix's
+# smtp client sends ORCPT=rfc822;<the recipient itself> for every recipient
+# that has no ORCPT of its own (Sendmail sends none), so the rewrite checks
+# (ORCPT naming the original address) see what the milter set, not a default.
+#
+# The store (case_store_setup) holds:
+#   adam.barr@corp.example    -> adam@pop.example     bcc      unmigrated
+#   rita.rewrite@corp.example -> rita@pop.example     rewrite  unmigrated
+#   mig.user@corp.example     -> mig@pop.example      bcc      migrated
+#   mig.rw@corp.example       -> migrw@pop.example    rewrite  migrated
+#   @corp2.example            -> @pop2.example        rewrite  (domain rule)
+#   boss@corp2.example        -> boss@legacy.example  bcc      (user beats domain)
+# and nothing for nobody@corp.example or anything @elsewhere.example.
+# The flip case adds and removes flip.user@corp.example itself.
+
+# case_store_setup - create the store and the records above.
+case_store_setup() {
+    milter_setup || return 1
+    ctl add adam.barr@corp.example adam@pop.example --mode bcc || return 1
+    ctl add rita.rewrite@corp.example rita@pop.example --mode rewrite || return 1
+    ctl add mig.user@corp.example mig@pop.example --mode bcc || return 1
+    ctl add mig.rw@corp.example migrw@pop.example --mode rewrite || return 1
+    ctl migrate mig.user@corp.example mig.rw@corp.example || return 1
+    ctl add @corp2.example @pop2.example --mode rewrite || return 1
+    ctl add boss@corp2.example boss@legacy.example --mode bcc || return 1
+}
+
+# case_socket_umask - the milter socket was created with "umask = 000", so
+# Postfix's unprivileged smtpd and cleanup can connect to it.  If not, the
+# socket is opened up here so that the other cases still say something.
+case_socket_umask() {
+    local mode
+    mode=$(stat -c %a "$MILTER_SOCK")
+    [ "$mode" = 777 ] && return 0
+    chmod 666 "$MILTER_SOCK"
+    mta_why "socket mode $mode with umask = 000, want 777 (chmod 666 applied for the other cases)"
+}
+
+# The routing cases, in order; case NAME is the function case_NAME (with
+# "-" as "_").  run.sh runs them as postfix-smtp-NAME, postfix-local-NAME
+# and sendmail-NAME.
+# shellcheck disable=SC2034 # used by run.sh
+ROUTING_CASES="bcc rewrite migrated unknown domain-rule mixed-case plus-tag
+    several-rcpts duplicates flip dsn-notify loop-guard"
+
+# mta_submit - send message ID to RCPT... by the current MTA_PATH.
+mta_submit() {
+    local id=$1
+    shift
+    case $MTA_PATH in
+    smtp) pf_send_smtp "$id" "$@" ;;
+    local) pf_send_local "$id" -- "$@" ;;
+    sendmail) sm_send_smtp "$id" "$@" ;;
+    *) mta_why "unknown MTA_PATH '$MTA_PATH'" ;;
+    esac
+}
+
+# mta_wait - wait until message ID went through the current path's MTA.
+mta_wait() {
+    if [ "$MTA_PATH" = sendmail ]; then sm_wait "$@"; else pf_wait "$@"; fi
+}
+
+# roundtrip - submit a new message of case NAME to RCPT..., wait for it;
+# the message id is left in $ID.
+roundtrip() {
+    ID=$(mta_new_id "${MTA_PATH}-$1")
+    shift
+    mta_submit "$ID" "$@" && mta_wait "$ID"
+}
+
+# expect_routed - the trace header says this instance changed the message.
+expect_routed() { expect_header "$1" X-Coexist-Milter "$MILTER_INSTANCE"; }
+
+# expect_untouched - no trace header: the milter changed nothing.
+expect_untouched() { expect_no_header "$1" X-Coexist-Milter; }
+
+# ---- routing cases (every path) ------------------------------------------------
+
+case_bcc() {
+    roundtrip bcc adam.barr@corp.example || return 1
+    expect_rcpts "$ID" adam.barr@corp.example adam@pop.example || return 1
+    expect_notify "$ID" adam@pop.example NEVER || return 1
+    expect_notify "$ID" adam.barr@corp.example - || return 1
+    # the copy is a recipient of its own: its ORCPT never names the original
+    expect_orcpt_not "$ID" adam@pop.example rfc822\;adam.barr@corp.example || return 1
+    expect_routed "$ID"
+}
+
+case_rewrite() {
+    roundtrip rewrite rita.rewrite@corp.example || return 1
+    expect_rcpts "$ID" rita@pop.example || return 1
+    expect_orcpt "$ID" rita@pop.example rfc822\;rita.rewrite@corp.example || return 1
+    expect_notify "$ID" rita@pop.example - || return 1
+    expect_routed "$ID"
+}
+
+case_migrated() {
+    roundtrip migrated mig.user@corp.example mig.rw@corp.example || return 1
+    expect_rcpts "$ID" mig.user@corp.example mig.rw@corp.example || return 1
+    expect_untouched "$ID"
+}
+
+case_unknown() {
+    # an unknown user of a managed domain, another domain, and a legacy
+    # alias used directly: all left alone
+    roundtrip unknown nobody@corp.example someone@elsewhere.example adam@pop.example || return 1
+    expect_rcpts "$ID" nobody@corp.example someone@elsewhere.example adam@pop.example || return 1
+    expect_untouched "$ID"
+}
+
+case_domain_rule() {
+    roundtrip domain jane.doe@corp2.example || return 1
+    expect_rcpts "$ID" jane.doe@pop2.example || return 1
+    expect_orcpt "$ID" jane.doe@pop2.example rfc822\;jane.doe@corp2.example || return 1
+    expect_routed "$ID" || return 1
+    # a user record wins over its domain's rule
+    roundtrip domain-user boss@corp2.example || return 1
+    expect_rcpts "$ID" boss@corp2.example boss@legacy.example || return 1
+    expect_notify "$ID" boss@legacy.example NEVER
+}
+
+case_mixed_case() {
+    roundtrip mixed-bcc Adam.Barr@CORP.Example || return 1
+    expect_rcpts "$ID" Adam.Barr@CORP.Example adam@pop.example || return 1
+    expect_notify "$ID" adam@pop.example NEVER || return 1
+    # the delete must name the raw recipient (Postfix compares case-sensitively)
+    roundtrip mixed-rewrite Rita.Rewrite@Corp.Example || return 1
+    expect_rcpts "$ID" rita@pop.example || return 1
+    expect_orcpt "$ID" rita@pop.example rfc822\;Rita.Rewrite@Corp.Example
+}
+
+case_plus_tag() {
+    roundtrip plus-bcc adam.barr+news@corp.example || return 1
+    expect_rcpts "$ID" adam.barr+news@corp.example adam@pop.example || return 1
+    expect_notify "$ID" adam@pop.example NEVER || return 1
+    # ORCPT names the address the sender used, extension included
+    roundtrip plus-rewrite rita.rewrite+lists@corp.example || return 1
+    expect_rcpts "$ID" rita@pop.example || return 1
+    expect_orcpt "$ID" rita@pop.example rfc822\;rita.rewrite+lists@corp.example
+}
+
+case_several_rcpts() {
+    roundtrip several adam.barr@corp.example rita.rewrite@corp.example \
+        mig.user@corp.example nobody@corp.example jane.doe@corp2.example \
+        boss@corp2.example || return 1
+    expect_rcpts "$ID" adam.barr@corp.example adam@pop.example rita@pop.example \
+        mig.user@corp.example nobody@corp.example jane.doe@pop2.example \
+        boss@corp2.example boss@legacy.example || return 1
+    expect_notify "$ID" adam@pop.example NEVER || return 1
+    expect_notify "$ID" boss@legacy.example NEVER || return 1
+    expect_orcpt "$ID" rita@pop.example rfc822\;rita.rewrite@corp.example || return 1
+    expect_orcpt "$ID" jane.doe@pop2.example rfc822\;jane.doe@corp2.example || return 1
+    expect_routed "$ID"
+}
+
+case_duplicates() {
+    # the alias is already a recipient: not added again
+    roundtrip dup-present adam.barr@corp.example adam@pop.example || return 1
+    expect_rcpts "$ID" adam.barr@corp.example adam@pop.example || return 1
+    # three spellings of one rewrite user: the alias once, every original gone
+    roundtrip dup-rewrite rita.rewrite@corp.example Rita.Rewrite@corp.example \
+        rita.rewrite+x@corp.example || return 1
+    expect_rcpts "$ID" rita@pop.example || return 1
+    # user and user+tag (bcc): the alias once, both originals kept
+    roundtrip dup-tag adam.barr@corp.example adam.barr+x@corp.example || return 1
+    expect_rcpts "$ID" adam.barr@corp.example adam.barr+x@corp.example adam@pop.example
+}
+
+# case_flip - coexistctl between two messages: the very next message sees
+# the new state (no reload, no restart).
+case_flip() {
+    ctl add flip.user@corp.example flip@pop.example --mode bcc || return 1
+    roundtrip flip-unmigrated flip.user@corp.example || return 1
+    expect_rcpts "$ID" flip.user@corp.example flip@pop.example || return 1
+    ctl migrate flip.user@corp.example || return 1
+    roundtrip flip-migrated flip.user@corp.example || return 1
+    expect_rcpts "$ID" flip.user@corp.example || return 1
+    expect_untouched "$ID" || return 1
+    ctl unmigrate flip.user@corp.example || return 1
+    ctl mode flip.user@corp.example rewrite || return 1
+    roundtrip flip-rolled-back flip.user@corp.example || return 1
+    expect_rcpts "$ID" flip@pop.example || return 1
+    ctl remove flip.user@corp.example || return 1
+    roundtrip flip-removed flip.user@corp.example || return 1
+    expect_rcpts "$ID" flip.user@corp.example
+}
+
+# case_dsn_notify - recipients with NOTIFY=SUCCESS,FAILURE (RCPT parameters
+# over SMTP, sendmail -N locally): the bcc copy still gets NEVER, the kept
+# original keeps its NOTIFY, the rewritten alias gets the original's ORCPT
+# and (over SMTP) its NOTIFY.
+case_dsn_notify() {
+    ID=$(mta_new_id "$MTA_PATH-dsn")
+    case $MTA_PATH in
+    smtp) send_smtp_dsn "$PF_PORT" "$ID" NOTIFY=SUCCESS,FAILURE \
+              adam.barr@corp.example rita.rewrite@corp.example || return 1 ;;
+    sendmail) send_smtp_dsn "$SM_PORT" "$ID" NOTIFY=SUCCESS,FAILURE \
+              adam.barr@corp.example rita.rewrite@corp.example || return 1 ;;
+    local) pf_send_local "$ID" -N success,failure -- \
+              adam.barr@corp.example rita.rewrite@corp.example || return 1 ;;
+    esac
+    mta_wait "$ID" || return 1
+    expect_rcpts "$ID" adam.barr@corp.example adam@pop.example rita@pop.example || return 1
+    expect_notify "$ID" adam.barr@corp.example SUCCESS,FAILURE || return 1
+    expect_notify "$ID" adam@pop.example NEVER || return 1
+    expect_orcpt "$ID" rita@pop.example rfc822\;rita.rewrite@corp.example || return 1
+    # Postfix's non-smtpd path simulates RCPT with the bare address and no
+    # ESMTP parameters, so there the milter cannot know the original NOTIFY
+    # (Postfix then applies its default, which the sink sees as none).
+    if [ "$MTA_PATH" = local ]; then
+        expect_notify "$ID" rita@pop.example -
+    else
+        expect_notify "$ID" rita@pop.example SUCCESS,FAILURE
+    fi
+}
+
+# case_loop_guard - a message that already carries our trace header is
+# not routed again.
+case_loop_guard() {
+    MTA_EXTRA_HEADER="X-Coexist-Milter: $MILTER_INSTANCE" \
+        roundtrip loop adam.barr@corp.example rita.rewrite@corp.example || return 1
+    expect_rcpts "$ID" adam.barr@corp.example rita.rewrite@corp.example
+}
+
+# ---- the milter down ----------------------------------------------------------
+
+# case_pf_milter_down - milter_default_action = tempfail with the milter
+# stopped: SMTP gets 4xx and nothing is queued; a sendmail(1) message stays
+# queued; with the milter back, "postqueue -f" delivers it with the right
+# recipients, and the SMTP client's retry is accepted and routed.
+case_pf_milter_down() {
+    local smtp_id local_id logstart
+    smtp_id=$(mta_new_id down-smtp)
+    local_id=$(mta_new_id down-local)
+    milter_stop || return 1
+    expect_smtp_tempfail "$PF_PORT" "$smtp_id" adam.barr@corp.example || return 1
+    pf_queue_empty || { mta_why "queue not empty after the 4xx: $(pf_queue)"; return 1; }
+
+    logstart=$(wc -l <"$PF_LOG")
+    pf_send_local "$local_id" -- adam.barr@corp.example rita.rewrite@corp.example || return 1
+    # pickup hands the file to cleanup, which cannot reach the milter and
+    # answers a temporary error (milter-reject ... 4.7.1): pickup then
+    # leaves the file in maildrop.
+    mta_poll "$MTA_TIMEOUT" pf_log_since "$logstart" 'cleanup\[[0-9]+\]: [0-9A-F]+: milter-reject: .* 4\.[0-9]+\.[0-9]+ ' ||
+        { mta_why "no temporary milter-reject from cleanup in the maillog: $(mta_tail 3 "$PF_LOG")"; return 1; }
+    tail -n +$((logstart + 1)) "$PF_LOG" | grep -i 'milter' | head -3 >&2
+    [ "$(pf_queue | grep -c .)" = 1 ] && pf_queue | grep -q '"queue_name": *"maildrop"' ||
+        { mta_why "want 1 message in maildrop with the milter down, queue: $(pf_queue)"; return 1; }
+    expect_nothing_arrived "$local_id" || return 1
+    pf_queue >&2
+
+    milter_start || return 1
+    mta_step "postqueue -f"
+    postqueue -c "$PF_ETC" -f || { mta_why "postqueue -f failed"; return 1; }
+    pf_wait "$local_id" || return 1
+    expect_rcpts "$local_id" adam.barr@corp.example adam@pop.example rita@pop.example || return 1
+    expect_orcpt "$local_id" rita@pop.example rfc822\;rita.rewrite@corp.example || return 1
+    expect_notify "$local_id" adam@pop.example NEVER || return 1
+    expect_routed "$local_id" || return 1
+
+    # the SMTP client retries: accepted and routed now
+    pf_send_smtp "$smtp_id" adam.barr@corp.example && pf_wait "$smtp_id" || return 1
+    expect_rcpts "$smtp_id" adam.barr@corp.example adam@pop.example
+}
+
+# case_sm_milter_down - F=T: with the milter stopped Sendmail answers 4xx,
+# queues and delivers nothing; with the milter back the retry is accepted
+# and routed.
+case_sm_milter_down() {
+    local id
+    id=$(mta_new_id sendmail-down)
+    milter_stop || return 1
+    expect_smtp_tempfail "$SM_PORT" "$id" adam.barr@corp.example rita.rewrite@corp.example || return 1
+    sm_queue_empty || { mta_why "sendmail queued the message: $(ls "$SM_DIR/queue")"; return 1; }
+    expect_nothing_arrived "$id" || return 1
+
+    milter_start || return 1
+    sm_send_smtp "$id" adam.barr@corp.example rita.rewrite@corp.example && sm_wait "$id" || return 1
+    expect_rcpts "$id" adam.barr@corp.example adam@pop.example rita@pop.example || return 1
+    expect_orcpt "$id" rita@pop.example rfc822\;rita.rewrite@corp.example || return 1
+    expect_routed "$id"
+}
