@@ -100,6 +100,7 @@ tier milter-valgrind "$ROOT/tests/milter/run.sh"
 unset COEXIST_MT_VALGRIND
 tier mta "$ROOT/tests/mta/run.sh"
 tier security "$ROOT/tests/security/run.sh"
+tier faults "$ROOT/tests/faults/run.sh"
 # Builds the .deb, installs it, runs it as the unit would, purges it.
 tier pkg "$ROOT/tests/pkg/run.sh"
 finish
