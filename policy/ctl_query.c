@@ -94,14 +94,17 @@ static int snapshot(struct ctl *c, struct snapshot *snap, int use_filter)
 static void print_record(struct ctl *c, const char *key, const struct record *rec)
 {
     char cutover[TIMEFMT_BUFSIZE] = "-", changed[TIMEFMT_BUFSIZE] = "-";
+    char alias[ADDR_BUFSIZE + 1];
 
     if (rec->cutover)
         timefmt_format(rec->cutover, cutover);
     if (rec->changed)
         timefmt_format(rec->changed, changed);
+    /* A domain rule's legacy domain is shown as export writes it: @domain. */
+    snprintf(alias, sizeof(alias), "%s%s", rec->kind == RECORD_DOMAIN ? "@" : "", rec->alias);
     fprintf(c->out, "%-32s %-10s %-10s %-7s %-32s %-10s %s\n", key,
             record_state_name(record_effective_state(rec, c->now)),
-            record_state_name(rec->state), record_mode_name(rec->mode), rec->alias,
+            record_state_name(rec->state), record_mode_name(rec->mode), alias,
             rec->wave[0] ? rec->wave : "-", cutover);
     (void) changed;
 }

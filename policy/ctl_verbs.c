@@ -101,8 +101,9 @@ static int alias_managed(struct ctl *c, const char *alias, int domain_rule)
 /* log_put - the syslog line of a committed change of KEY to REC. */
 static void log_put(struct ctl *c, const char *verb, const char *key, const struct record *rec)
 {
-    ctl_logf(c, "%s %s state=%s mode=%s alias=%s%s%s actor=%s", verb, key,
-             record_state_name(rec->state), record_mode_name(rec->mode), rec->alias,
+    ctl_logf(c, "%s %s state=%s mode=%s alias=%s%s%s%s actor=%s", verb, key,
+             record_state_name(rec->state), record_mode_name(rec->mode),
+             rec->kind == RECORD_DOMAIN ? "@" : "", rec->alias,
              rec->wave[0] ? " wave=" : "", rec->wave, c->actor);
 }
 

@@ -790,7 +790,7 @@ static void test_add_users_and_domain_rule(void **state)
     CHECK_STR(fx->logs, want);
     OK(fx, "add", "@Corp.Example", "@Pop.Example");
     snprintf(want, sizeof(want), "add @corp.example state=unmigrated mode=bcc "
-             "alias=pop.example actor=%s\n", fx->actor);
+             "alias=@pop.example actor=%s\n", fx->actor);
     CHECK_STR(fx->logs, want);
     OK(fx, "add", "bea@corp.example", "bea@pop.example", "--mode=bcc");
 
@@ -1261,7 +1261,7 @@ static void test_list_formats(void **state)
         n += snprintf(want + n, sizeof(want) - (size_t) n, "%-32s %-10s %-10s %-7s %-32s %-10s %s\n",
                       "ADDRESS", "EFFECTIVE", "STATE", "MODE", "ALIAS", "WAVE", "CUTOVER");
         n += snprintf(want + n, sizeof(want) - (size_t) n, "%-32s %-10s %-10s %-7s %-32s %-10s %s\n",
-                      "@corp.example", "unmigrated", "unmigrated", "bcc", "pop.example", "-", "-");
+                      "@corp.example", "unmigrated", "unmigrated", "bcc", "@pop.example", "-", "-");
         n += snprintf(want + n, sizeof(want) - (size_t) n, "%-32s %-10s %-10s %-7s %-32s %-10s %s\n",
                       "a@corp.example", "unmigrated", "unmigrated", "rewrite", "a@pop.example",
                       "w2", "-");
