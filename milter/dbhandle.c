@@ -4,7 +4,10 @@
  * Why a plain mutex and not a rwlock: a tdb read updates lock bookkeeping in
  * the handle and may remap the file, so even two readers must not overlap.
  * The lock is held for one message's lookups (a few microseconds each), not
- * across any smfi_* call, so it never waits on the MTA.
+ * across any smfi_* call, so it never waits on the MTA. Inside it one tdb
+ * read lock covers all of the message's lookups (store_read_lock): the
+ * message sees one committed state even while coexistctl commits, and a
+ * lookup costs no lock system calls of its own.
  */
 #include <config.h>
 
@@ -73,7 +76,8 @@ static int dbh_ready(struct dbhandle *dbh, char err[DECIDE_ERR_MAX])
         if (changed == 0)
             return 0;
         log_msg(LOG_NOTICE, "state_db %s %s; reopening", dbh->path,
-                changed > 0 ? "was replaced on disk" : "is gone");
+                changed == 2 ? "was truncated in place"
+                : changed > 0 ? "was replaced on disk" : "is gone");
         dbh_drop(dbh);
     }
     dbh->st = store_open(dbh->path, STORE_OPEN_EXISTING, 0, why);
@@ -123,26 +127,29 @@ int dbh_lookup(void *ctx, const char *key, struct record *rec,
 }
 
 /*
- * dbh_explain - ROUTES[i] for each recipient an action names (lock held).
- * decide_actions() keeps its per-recipient routes to itself, and a log line
- * needs the key and the alias even when the add was merged away.
+ * dbh_keep_named - keep ROUTES[i] only for the recipients some action
+ * names, RULE_NONE for the others (migrated, unknown, or a bcc whose alias
+ * another recipient added already), as dbh_decide() promises. The routes
+ * themselves came from decide_actions_routes(): a log line needs the key
+ * and the alias even when the add was merged away, and looking them up a
+ * second time cost as much as the decision itself.
  */
-static int dbh_explain(struct dbhandle *dbh, const struct decide_rcpt *rcpts,
-                       size_t nrcpt, const struct decide_settings *settings,
-                       const struct decide_result *result,
-                       struct decide_route *routes, char err[DECIDE_ERR_MAX])
+static int dbh_keep_named(const struct decide_result *result, struct decide_route *routes,
+                          size_t nrcpt, char err[DECIDE_ERR_MAX])
 {
-    for (size_t i = 0; i < nrcpt; i++)
-        routes[i].rule = RULE_NONE;
-    for (size_t a = 0; a < result->count; a++) {
-        size_t i = result->actions[a].rcpt_index;
+    unsigned char *named = calloc(nrcpt ? nrcpt : 1, 1);
 
-        if (i >= nrcpt || routes[i].rule != RULE_NONE)
-            continue;
-        if (decide_route(rcpts[i].raw, settings, dbh_lookup, dbh, 1,
-                         &routes[i], err) < 0)
-            return -1;
+    if (named == NULL) {
+        snprintf(err, DECIDE_ERR_MAX, "out of memory");
+        return -1;
     }
+    for (size_t a = 0; a < result->count; a++)
+        if (result->actions[a].rcpt_index < nrcpt)
+            named[result->actions[a].rcpt_index] = 1;
+    for (size_t i = 0; i < nrcpt; i++)
+        if (!named[i])
+            routes[i].rule = RULE_NONE;
+    free(named);
     return 0;
 }
 
@@ -157,11 +164,16 @@ int dbh_decide(struct dbhandle *dbh, const struct decide_rcpt *rcpts,
     result->count = 0;
     pthread_mutex_lock(&dbh->lock);
     rc = dbh_ready(dbh, err);
-    if (rc == 0)
-        rc = decide_actions(rcpts, nrcpt, settings, dbh_lookup, dbh, result, err);
-    if (rc == 0 && routes != NULL)
-        rc = dbh_explain(dbh, rcpts, nrcpt, settings, result, routes, err);
+    if (rc == 0 && (rc = store_read_lock(dbh->st)) < 0)
+        snprintf(err, DECIDE_ERR_MAX, "%s", store_error(dbh->st));
+    if (rc == 0) {
+        rc = decide_actions_routes(rcpts, nrcpt, settings, dbh_lookup, dbh, result,
+                                   routes, err);
+        store_read_unlock(dbh->st);
+    }
     pthread_mutex_unlock(&dbh->lock);
+    if (rc == 0 && routes != NULL)
+        rc = dbh_keep_named(result, routes, nrcpt, err);
     if (rc < 0)
         result->count = 0;
     return rc;

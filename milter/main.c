@@ -225,8 +225,8 @@ static void write_pid_file(const char *path)
         fatal("pid_file %s", path);
 }
 
-/* start - everything before smfi_main(); returns the store handle. */
-static struct dbhandle *start(const struct options *opt, struct config *cfg)
+/* start - everything before smfi_main(); the callbacks get the store handle. */
+static void start(const struct options *opt, struct config *cfg)
 {
     char err[DECIDE_ERR_MAX];
     struct identity id;
@@ -245,14 +245,12 @@ static struct dbhandle *start(const struct options *opt, struct config *cfg)
     /* A missing store is logged by dbh_open; messages get on_db_error meanwhile. */
     (void) dbh_open(dbh, err);
     mlfi_init(cfg, dbh);
-    return dbh;
 }
 
 int main(int argc, char **argv)
 {
     struct options opt = {0};
     struct config cfg;
-    struct dbhandle *dbh;
     int rc;
 
     parse_args(argc, argv, &opt);
@@ -261,7 +259,7 @@ int main(int argc, char **argv)
     load_config(&opt, &cfg);
     /* A write to an MTA that hung up must be an error, not a kill. */
     signal(SIGPIPE, SIG_IGN);
-    dbh = start(&opt, &cfg);
+    start(&opt, &cfg);
     log_msg(LOG_INFO, "starting: socket=%s state_db=%s on_db_error=%s dry_run=%s",
             cfg.socket, cfg.state_db,
             cfg.on_db_error == ON_DB_ERROR_ACCEPT ? "accept" : "tempfail",
@@ -269,11 +267,16 @@ int main(int argc, char **argv)
     /* Started: from now on stderr only if asked for. */
     log_set_stderr(cfg.log_stderr || opt.verbose);
     rc = smfi_main();
+    /*
+     * smfi_main() returns when the listener stops, but libmilter neither
+     * waits for nor joins its worker threads: a callback may still be
+     * running (a message in flight at SIGTERM). So what the callbacks share,
+     * the store handle (dbh_free would destroy its mutex under them) and the
+     * log settings (log_close), is left as it is; exit releases it.
+     */
     stats_log();
-    dbh_free(dbh);
     if (cfg.pid_file[0] != '\0' && unlink(cfg.pid_file) < 0)
         log_warn("unlink %s", cfg.pid_file);
     log_msg(LOG_INFO, "stopped");
-    log_close();
     return rc == MI_SUCCESS ? EX_OK : EX_SOFTWARE;
 }

@@ -183,6 +183,10 @@ int addr_normalize(const char *raw, const char *delimiters,
         if (delimiters != NULL && *delimiters != '\0' && strchr(delimiters, *cut))
             break;
     }
+    /* "adam.+news": Postfix's mailbox would be "adam.", which is no address
+     * and could not be looked up again. No managed user has it: reject. */
+    if (cut < local + local_len && cut[-1] == '.')
+        return (*err = "subaddress extension leaves a local part ending with a dot"), -1;
     end = lower_copy(out, local, (size_t) (cut - local));
     *end++ = '@';
     end = lower_copy(end, domain, domain_len);

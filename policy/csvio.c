@@ -46,6 +46,9 @@ static void report(struct reader *rd, unsigned line, const char *fmt, ...)
     int n = snprintf(msg, sizeof(msg), "%s:%u: ", rd->name, line);
     va_list ap;
 
+    /* A file name of 1 KB or more fills the buffer: the reason is cut. */
+    if (n < 0 || (size_t) n >= sizeof(msg))
+        n = (int) sizeof(msg) - 1;
     va_start(ap, fmt);
     vsnprintf(msg + n, sizeof(msg) - (size_t) n, fmt, ap);
     va_end(ap);

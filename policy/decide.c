@@ -181,16 +181,29 @@ int decide_actions(const struct decide_rcpt *rcpts, size_t nrcpt,
                    decide_lookup_fn lookup, void *lookup_ctx,
                    struct decide_result *result, char err[DECIDE_ERR_MAX])
 {
-    struct decide_route *routes = NULL;
+    return decide_actions_routes(rcpts, nrcpt, settings, lookup, lookup_ctx, result,
+                                 NULL, err);
+}
+
+int decide_actions_routes(const struct decide_rcpt *rcpts, size_t nrcpt,
+                          const struct decide_settings *settings,
+                          decide_lookup_fn lookup, void *lookup_ctx,
+                          struct decide_result *result, struct decide_route *routes,
+                          char err[DECIDE_ERR_MAX])
+{
+    struct decide_route *own_routes = NULL;
     struct decide_action *deletes = NULL;
     char (*keys)[ADDR_BUFSIZE] = NULL;
     size_t i, ndelete = 0;
     int rc = -1;
 
     result->count = 0;
+    if (routes != NULL && nrcpt > 0)
+        memset(routes, 0, nrcpt * sizeof(*routes));     /* RULE_NONE, not routed */
     if (settings->loop_detected || nrcpt == 0)
         return 0;
-    routes = calloc(nrcpt, sizeof(*routes));
+    if (routes == NULL)
+        routes = own_routes = calloc(nrcpt, sizeof(*routes));
     keys = calloc(nrcpt, sizeof(*keys));
     deletes = calloc(nrcpt, sizeof(*deletes));
     if (routes == NULL || keys == NULL || deletes == NULL) {
@@ -223,7 +236,7 @@ int decide_actions(const struct decide_rcpt *rcpts, size_t nrcpt,
 out:
     if (rc < 0)
         result->count = 0;
-    free(routes);
+    free(own_routes);
     free(keys);
     free(deletes);
     return rc;

@@ -87,6 +87,20 @@ int decide_actions(const struct decide_rcpt *rcpts, size_t nrcpt,
                    const struct decide_settings *settings,
                    decide_lookup_fn lookup, void *lookup_ctx,
                    struct decide_result *result, char err[DECIDE_ERR_MAX]);
+
+/*
+ * decide_actions_routes - decide_actions, also keeping what each recipient
+ * resolved to: ROUTES (NRCPT entries) gets decide_route()'s answer for
+ * recipient i (lenient: rule RULE_NONE for one that does not normalize, and
+ * for every recipient when the message is not looked at, as with a loop).
+ * So a caller that reports the routes (the milter's log lines) need not
+ * look anything up a second time. ROUTES is undefined after a -1.
+ */
+int decide_actions_routes(const struct decide_rcpt *rcpts, size_t nrcpt,
+                          const struct decide_settings *settings,
+                          decide_lookup_fn lookup, void *lookup_ctx,
+                          struct decide_result *result, struct decide_route *routes,
+                          char err[DECIDE_ERR_MAX]);
 void decide_result_free(struct decide_result *result);
 
 const char *decide_rule_name(enum decide_rule rule);

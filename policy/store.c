@@ -104,12 +104,16 @@ struct store *store_open(const char *path, enum store_open_mode mode,
                                                  : STORE_DEFAULT_HASH_SIZE),
                           tdb_flags, flags, 0640, &log, NULL);
     if (st->tdb == NULL) {
-        snprintf(err, STORE_ERR_MAX, "%.200s: cannot open store: %.80s%s%s", path,
+        /* tdb says EIO for a file without its magic (garbage, empty). */
+        snprintf(err, STORE_ERR_MAX, "%.200s: cannot open store: %s%.80s%s%.150s", path,
+                 errno == EIO ? "not a tdb file or damaged: " : "",
                  errno ? strerror(errno) : "not a valid tdb file",
                  st->tdb_msg[0] ? ": " : "", st->tdb_msg);
         free(st);
         return NULL;
     }
+    if (fstat(tdb_fd(st->tdb), &sb) == 0)
+        st->size_seen = sb.st_size;
     return st;
 }
 
@@ -133,7 +137,7 @@ const char *store_path(const struct store *st)
     return st->path;
 }
 
-int store_changed_on_disk(const struct store *st)
+int store_changed_on_disk(struct store *st)
 {
     struct stat on_disk, open_file;
 
@@ -141,7 +145,12 @@ int store_changed_on_disk(const struct store *st)
         return -1;
     if (fstat(tdb_fd(st->tdb), &open_file) < 0)
         return 1;
-    return on_disk.st_ino != open_file.st_ino || on_disk.st_dev != open_file.st_dev;
+    if (on_disk.st_ino != open_file.st_ino || on_disk.st_dev != open_file.st_dev)
+        return 1;
+    if (open_file.st_size < st->size_seen)
+        return 2;
+    st->size_seen = open_file.st_size;
+    return 0;
 }
 
 int store_seqnum(struct store *st)
@@ -176,6 +185,19 @@ int store_get(struct store *st, const char *key, struct record *rec)
     if (rc < 0)
         return store_fail(st, "%s: corrupt record for '%s': %s", st->path, key, why);
     return 1;
+}
+
+int store_read_lock(struct store *st)
+{
+    st->tdb_msg[0] = '\0';
+    if (tdb_lockall_read(st->tdb) != 0)
+        return store_tdb_fail(st, "read lock");
+    return 0;
+}
+
+void store_read_unlock(struct store *st)
+{
+    tdb_unlockall_read(st->tdb);
 }
 
 int store_begin(struct store *st)

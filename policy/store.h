@@ -43,9 +43,12 @@ const char *store_error(const struct store *st);
 
 /*
  * store_changed_on_disk - 1 if PATH now names another file than the one
- * open (replaced by rename, deleted), 0 if the same, -1 if PATH is gone.
+ * open (replaced by rename, deleted), 2 if it is the same file but smaller
+ * than it was (truncated in place: reading the mapped tail would be
+ * SIGBUS), 0 if the same, -1 if PATH is gone. A tdb file only grows in
+ * normal use; on 1, 2 or -1 the caller reopens before any lookup.
  */
-int store_changed_on_disk(const struct store *st);
+int store_changed_on_disk(struct store *st);
 const char *store_path(const struct store *st);
 
 /*
@@ -53,6 +56,17 @@ const char *store_path(const struct store *st);
  * -1 on a store error (including a record that does not parse).
  */
 int store_get(struct store *st, const char *key, struct record *rec);
+
+/*
+ * store_read_lock / store_read_unlock - one read lock over the whole store
+ * for a batch of store_get calls (the milter's lookups for one message).
+ * The batch then sees one committed state: a writer's commit waits for the
+ * unlock, and the lock waits for a commit in progress. Each store_get
+ * inside skips its own chain lock and unlock (two fcntl calls). Hold it
+ * for microseconds, never across I/O: it holds off every writer.
+ */
+int store_read_lock(struct store *st);
+void store_read_unlock(struct store *st);
 
 /*
  * store_put / store_delete - change KEY and journal the change with ACTOR,

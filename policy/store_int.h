@@ -15,6 +15,7 @@ struct store {
     struct tdb_context *tdb;
     char path[4096];
     int in_txn;                 /* a caller's store_begin is open */
+    off_t size_seen;            /* largest size of the open file seen so far */
     char err[STORE_ERR_MAX];
     char tdb_msg[200];          /* last message of tdb's log function */
 };

@@ -9,6 +9,8 @@
 
 #include "timefmt.h"
 
+#define TIMEFMT_LAST 253402300799LL     /* 9999-12-31T23:59:59Z */
+
 /* digits - parse exactly N decimal digits at *P. */
 static int digits(const char **p, int n, int *out)
 {
@@ -50,6 +52,7 @@ int timefmt_parse(const char *text, time_t *out, const char **err)
 {
     const char *p = text;
     int year, mon, day, hour, min, sec = 0, oh = 0, om = 0, sign = 0;
+    long long t;
 
     *err = "time must look like 2026-12-04T18:00:00Z or 2026-12-04T18:00:00+01:00";
     if (digits(&p, 4, &year) || *p++ != '-' || digits(&p, 2, &mon) || *p++ != '-'
@@ -80,8 +83,13 @@ int timefmt_parse(const char *text, time_t *out, const char **err)
     if (year < 1970 || mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon)
         || hour > 23 || min > 59 || sec > 60)
         return (*err = "date or time field out of range"), -1;
-    *out = (time_t) (days_from_civil(year, mon, day) * 86400LL + hour * 3600 + min * 60
-                     + sec - sign * (oh * 3600 + om * 60));
+    t = days_from_civil(year, mon, day) * 86400LL + hour * 3600 + min * 60 + sec
+        - sign * (oh * 3600 + om * 60);
+    /* An offset or a leap second can carry the instant past either end:
+     * accept only what timefmt_format writes back in this syntax. */
+    if (t < 0 || t > TIMEFMT_LAST)
+        return (*err = "time out of range (1970 to 9999 in UTC)"), -1;
+    *out = (time_t) t;
     return 0;
 }
 

@@ -101,6 +101,10 @@ unset COEXIST_MT_VALGRIND
 tier mta "$ROOT/tests/mta/run.sh"
 tier security "$ROOT/tests/security/run.sh"
 tier faults "$ROOT/tests/faults/run.sh"
+# libFuzzer targets for the parsers and the decision, 10 s each.
+BUILD_DIR=$BUILD tier fuzz "$ROOT/tests/fuzz/run.sh" 10
+# The unit and protocol suites again under ThreadSanitizer, plus a load.
+BUILD_DIR=$BUILD tier tsan "$ROOT/tests/tsan/run.sh"
 # Builds the .deb, installs it, runs it as the unit would, purges it.
 tier pkg "$ROOT/tests/pkg/run.sh"
 finish

@@ -8,7 +8,8 @@ PACKAGES="build-essential autoconf automake libtool pkg-config
   libmilter-dev libtdb-dev tdb-tools libcmocka-dev libcsv-dev libjansson-dev
   postfix swaks miltertest libwrap0 python3 iproute2 util-linux valgrind
   groff-base man-db m4
-  debhelper dpkg-dev lintian rpm systemd fakeroot"
+  debhelper dpkg-dev lintian rpm systemd fakeroot
+  clang libclang-rt-14-dev"
 
 missing=""
 for p in $PACKAGES; do

@@ -111,6 +111,12 @@ static const struct norm_case norm_cases[] = {
     {"adam@corp.example-", "+", NULL, "ends with a hyphen"},
     {"adam@co-rp.ex--ample", "+", "adam@co-rp.ex--ample", NULL},
     {"adam@123.example", "+", "adam@123.example", NULL},
+    /* fuzz (tests/fuzz/corpus/addr/regress-dot-before-delimiter): the key
+     * "adam.@..." would not normalize again */
+    {"adam.+news@corp.example", "+", NULL, "ending with a dot"},
+    {"\"AaAa.+\"@b", "+-", NULL, "ending with a dot"},
+    {"adam.+news@corp.example", "", "adam.+news@corp.example", NULL},
+    {"adam.+news@corp.example", ".+", "adam@corp.example", NULL},
 };
 
 /* check_norm - run one case; print and return 1 on a mismatch. */

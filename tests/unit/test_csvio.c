@@ -327,6 +327,11 @@ static const struct error_case error_cases[] = {
       "t.csv:4: bad address 'bob': missing @domain"}},
     {HEADER "bob@corp.example,bob@pop.example,,,,\r\nbob,x@pop.example,,,,\r\n",
      {"t.csv:3: bad address 'bob': missing @domain"}},
+    /* fuzz (tests/fuzz/corpus/csvio/regress-pre-epoch-cutover.csv): 1969 in UTC
+     * would be exported as a cutover that no longer imports */
+    {HEADER "adam@corp.example,adam@pop.example,,,,1970-01-01T00:30:00+01:00\n",
+     {"t.csv:2: bad cutover '1970-01-01T00:30:00+01:00': time out of range (1970 to "
+      "9999 in UTC)"}},
 };
 
 static void test_csv_errors(void **state)
@@ -411,6 +416,26 @@ static void test_csv_long_field(void **state)
     assert_int_equal(run_import(text, "t.csv", "+", &set, &probs), 1);
     assert_string_equal(probs.msg[0], "t.csv:2: field longer than 511 bytes or with a NUL byte");
     import_set_free(&set);
+}
+
+/* test_long_name - a file name that fills the message buffer is cut, not
+ * written past it (coexistctl import with a path of 1 KB or more). */
+static void test_long_name(void **state)
+{
+    static const size_t lens[] = {1010, 1017, 1022, 1023, 1024, 1025, 4095};
+    char name[4096];
+    struct import_set set;
+    struct problems probs;
+
+    (void) state;
+    for (size_t i = 0; i < NELEM(lens); i++) {
+        memset(name, 'n', lens[i]);
+        name[lens[i]] = '\0';
+        assert_int_equal(run_import(HEADER "bob,bob@pop.example,,,,\n", name, "+", &set,
+                                    &probs), 1);
+        assert_int_equal(strncmp(probs.msg[0], name, 500), 0);
+        import_set_free(&set);
+    }
 }
 
 /* test_import_find - binary search over the sorted set. */
@@ -766,6 +791,7 @@ int main(void)
         cmocka_unit_test(test_csv_errors),
         cmocka_unit_test(test_csv_syntax),
         cmocka_unit_test(test_csv_long_field),
+        cmocka_unit_test(test_long_name),
         cmocka_unit_test(test_import_find),
         cmocka_unit_test(test_json_valid),
         cmocka_unit_test(test_json_errors),

@@ -379,6 +379,35 @@ static void test_unknown_and_migrated_left_alone(void **state)
     expect_ncalls(0);
 }
 
+/*
+ * Only recipients an action names get a log line: not the migrated or the
+ * unknown one, not a bcc user whose alias is itself a recipient. (The routes
+ * logged come from the decision itself, not from a second lookup.)
+ */
+static void test_log_names_only_routed(void **state)
+{
+    struct fixture *f = *state;
+    const char *log;
+
+    capture_start(f);
+    mail(f);
+    rcpt(f, "<adam.barr@corp.example>", NULL);
+    rcpt(f, "<adam@pop.example>", NULL);
+    rcpt(f, "<carol@corp.example>", NULL);
+    rcpt(f, "<nobody@elsewhere.example>", NULL);
+    rcpt(f, "<dave@domain.example>", NULL);
+    assert_int_equal(eom(f), SMFIS_CONTINUE);
+    log = capture_stop(f);
+    expect_ncalls(2);
+    expect_call(0, FAKE_ADDRCPT_PAR, "<dave@legacy.example>", "NOTIFY=NEVER");
+    expect_trace_header(1);
+    expect_log(log, "QID1: bcc rcpt=<dave@domain.example> "
+               "alias=<dave@legacy.example> rule=domain\n");
+    if (strstr(log, "adam") != NULL || strstr(log, "carol") != NULL
+        || strstr(log, "nobody") != NULL)
+        fail_msg("log: got '%s', want only dave's line", log);
+}
+
 static void test_several_recipients_one_alias(void **state)
 {
     struct fixture *f = *state;
@@ -696,6 +725,7 @@ int main(void)
         T(test_rewrite_adds_then_deletes_raw),
         T(test_domain_rule),
         T(test_unknown_and_migrated_left_alone),
+        T(test_log_names_only_routed),
         T(test_several_recipients_one_alias),
         T(test_two_messages_are_independent),
         T(test_mail_resets),

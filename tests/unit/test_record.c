@@ -240,6 +240,10 @@ static const struct reject_case reject_cases[] = {
     {U, BASE " alias=adam@pop.example cutover=tomorrow", 0, "bad cutover time"},
     {U, BASE " alias=adam@pop.example cutover=2026-12-04T18:00:00", 0, "zone"},
     {U, BASE " alias=adam@pop.example changed=2027-02-29T00:00:00Z", 0, "bad changed time"},
+    /* fuzz (tests/fuzz/corpus/record/regress-*): would re-encode as
+     * "1969-12-31T23:00:00Z" / "10000-01-01T00:00:00Z", undecodable */
+    {U, BASE " alias=adam@pop.example cutover=1970-01-01T00:00+01:00", 0, "range"},
+    {U, BASE " alias=adam@pop.example changed=9999-12-31T23:59:60Z", 0, "range"},
     {U, "", 0, "empty record"},
     {U, BASE " alias=adam@pop.example\0 wave=w1", sizeof(BASE " alias=adam@pop.example")
      + 8, "NUL"},

@@ -294,7 +294,8 @@ static void test_garbage_file_fails(void **state)
         if (fx->st != NULL)
             fail_msg("case %zu: store_open of a non-tdb file succeeded", i);
         /* tdb says EIO for a file without its magic. */
-        snprintf(want, sizeof(want), "%s: cannot open store: Input/output error", fx->path);
+        snprintf(want, sizeof(want), "%s: cannot open store: not a tdb file or damaged: "
+                 "Input/output error", fx->path);
         CHECK_STR(fx->err, want);
         unlink(fx->path);
     }
@@ -732,6 +733,19 @@ static void test_changed_on_disk(void **state)
 
     create(fx);
     assert_int_equal(store_changed_on_disk(fx->st), 0);
+    /* Grown by writes: the same store. */
+    for (int i = 0; i < 200; i++) {
+        struct record rec = user_rec("a@pop.example", "w1", MODE_BCC);
+        char key[64];
+
+        snprintf(key, sizeof(key), "user%d@corp.example", i);
+        assert_int_equal(store_put(fx->st, key, &rec, NULL), 0);
+    }
+    assert_int_equal(store_changed_on_disk(fx->st), 0);
+    /* Truncated in place (the same inode): reading the mapping would fault. */
+    assert_int_equal(truncate(fx->path, 0), 0);
+    assert_int_equal(store_changed_on_disk(fx->st), 2);
+    assert_int_equal(store_changed_on_disk(fx->st), 2);
     /* Replaced by rename, as an import into a copy would do. */
     snprintf(other, sizeof(other), "%s/other.tdb", fx->dir);
     st2 = store_open(other, STORE_CREATE, 31, err);

@@ -85,6 +85,15 @@ static const struct parse_case parse_cases[] = {
     {"1969-12-31T23:59:59Z", 0, "range"},
     {"2026-12-04T18:00:00+24:00", 0, "offset"},
     {"2026-12-04T18:00:00+01:60", 0, "offset"},
+    /* fuzz (tests/fuzz/corpus/record/regress-*): instants an offset or a
+     * leap second carries outside 1970..9999 would be formatted as
+     * "1969-..." or "10000-...", which no longer parse */
+    {"1970-01-01T00:00:00+01:00", 0, "range"},
+    {"1970-01-01T00:59:59+01:00", 0, "range"},
+    {"1970-01-01T01:00:00+01:00", 0LL, NULL},
+    {"9999-12-31T23:59:60Z", 0, "range"},
+    {"9999-12-31T23:00:00-01:00", 0, "range"},
+    {"9999-12-31T23:59:59+00:01", 253402300739LL, NULL},
 };
 
 static void test_parse_table(void **state)
