@@ -20,12 +20,21 @@
  * Recipients follow a pattern with one "%u" (default "u%u@corp.example"),
  * the number drawn at random in [0, users), all distinct within a message.
  *
+ * With -x ALIASPATTERN (e.g. "u%u@pop.example") it also checks what the
+ * filter did: every message must get, for each of its recipients, exactly
+ * one "add recipient with arguments" of <the alias> with NOTIFY=NEVER, no
+ * other recipient change, and one added header, as coexist-milter does for
+ * a store where every recipient is an unmigrated bcc user. Messages that
+ * pass are counted as bcc_ok, the others as bcc_bad.
+ *
  * It reports messages/s, recipients/s, the latency of each message (from
  * its first command to the final reply at end of message) as p50, p99,
- * p99.9 and max, the final replies by kind and the modifications received,
- * in words and as one "LOADCLIENT key=value ..." line for scripts. The exit
- * status is 0 when every message ended in continue or accept without a
- * connection or protocol error, 1 otherwise, 2 for a usage error.
+ * p99.9 and max and how many took longer than -L milliseconds, the final
+ * replies by kind and the modifications received, in words and as one
+ * "LOADCLIENT key=value ..." line for scripts. The exit status is 0 when
+ * every message ended in continue or accept without a connection or
+ * protocol error (and, with -x, every message passed the check), 1
+ * otherwise, 2 for a usage error.
  */
 #include <config.h>
 
@@ -77,6 +86,12 @@ static const char *const lc_mod_names[MOD_COUNT] = {
     "addrcpt", "addrcpt_par", "delrcpt", "addheader", "other_mod"
 };
 
+/* An address pattern split around its "%u". */
+struct lc_pattern {
+    char prefix[LC_PAT_MAX];
+    char suffix[LC_PAT_MAX];
+};
+
 /* The command line, read-only once the threads run. */
 static struct {
     const char *socket;
@@ -86,8 +101,10 @@ static struct {
     double warmup;              /* seconds whose messages are not measured */
     unsigned rcpts;
     unsigned long users;
-    char pat_prefix[LC_PAT_MAX];
-    char pat_suffix[LC_PAT_MAX];
+    struct lc_pattern rcpt;     /* -p */
+    struct lc_pattern alias;    /* -x */
+    int check_bcc;              /* -x given */
+    double slow_ms;             /* -L */
     unsigned long per_conn;     /* messages per connection; 0: unlimited */
     unsigned timeout;
     unsigned long seed;
@@ -112,6 +129,8 @@ struct lc_thread {
     unsigned long total;        /* messages finished, warm-up included */
     unsigned long measured;     /* messages started after the warm-up */
     unsigned long connects;
+    unsigned long bcc_ok, bcc_bad;
+    struct lc_expect *expect;   /* -x: scratch for the current message */
     uint64_t *lat;
     size_t nlat, caplat;
     char err[256];              /* the first error, for the report */
@@ -142,13 +161,16 @@ static void usage(void)
     fprintf(stderr,
             "usage: loadclient -s unix:PATH|inet:PORT@HOST [-c CONNS] [-n MSGS | -d SECS]\n"
             "                  [-r RCPTS] [-u USERS] [-p PATTERN] [-m MSGS_PER_CONN]\n"
-            "                  [-w WARMUP_SECS] [-t TIMEOUT] [-S SEED] [-l LABEL] [-q]\n"
+            "                  [-x ALIASPATTERN] [-w WARMUP_SECS] [-L MS] [-t TIMEOUT]\n"
+            "                  [-S SEED] [-l LABEL] [-q]\n"
             "  -c  concurrent connections, one thread each (default 1)\n"
             "  -n  total messages (default 1000), or -d run for SECS seconds\n"
             "  -r  recipients per message, distinct (default 1, at most %d)\n"
             "  -u  recipients are drawn from [0, USERS) (default 1000)\n"
             "  -p  recipient pattern with one %%u (default u%%u@corp.example)\n"
             "  -m  messages per connection, then QUIT and reconnect (0 = all, default)\n"
+            "  -x  check that each recipient got a bcc to this pattern (e.g. u%%u@pop.example)\n"
+            "  -L  also count messages slower than MS milliseconds (default 50)\n"
             "  -w  seconds at the start not counted in throughput and latency\n"
             "  -t  seconds to wait for a reply (default 30)\n",
             LC_MAX_RCPTS);
@@ -228,8 +250,8 @@ static double parse_secs(const char *s, const char *what, int zero_ok)
     return v;
 }
 
-/* set_pattern - split PATTERN around its one "%u". */
-static void set_pattern(const char *pattern)
+/* set_pattern - split PATTERN around its one "%u" into PAT. */
+static void set_pattern(struct lc_pattern *pat, const char *pattern)
 {
     const char *p = strstr(pattern, "%u");
     size_t plen;
@@ -237,17 +259,17 @@ static void set_pattern(const char *pattern)
     if (p == NULL || strstr(p + 2, "%") != NULL || memchr(pattern, '%', (size_t) (p - pattern)))
         die("pattern '%s' must contain exactly one %%u and no other %%", pattern);
     plen = (size_t) (p - pattern);
-    if (plen >= sizeof(opt.pat_prefix) || strlen(p + 2) >= sizeof(opt.pat_suffix))
+    if (plen >= sizeof(pat->prefix) || strlen(p + 2) >= sizeof(pat->suffix))
         die("pattern '%s' is too long", pattern);
-    memcpy(opt.pat_prefix, pattern, plen);
-    opt.pat_prefix[plen] = '\0';
-    strcpy(opt.pat_suffix, p + 2);
+    memcpy(pat->prefix, pattern, plen);
+    pat->prefix[plen] = '\0';
+    strcpy(pat->suffix, p + 2);
 }
 
-/* make_addr - the recipient address for user number N into BUF. */
-static void make_addr(char *buf, size_t len, unsigned long n)
+/* make_addr - the address of PAT for user number N into BUF. */
+static void make_addr(const struct lc_pattern *pat, char *buf, size_t len, unsigned long n)
 {
-    snprintf(buf, len, "%s%lu%s", opt.pat_prefix, n, opt.pat_suffix);
+    snprintf(buf, len, "%s%lu%s", pat->prefix, n, pat->suffix);
 }
 
 /* thread_error - remember the first error of thread T. */
@@ -580,8 +602,60 @@ static enum lc_result step(struct lc_thread *t, struct lc_conn *c,
     return expect_continue(t, c, name);
 }
 
-/* eom_replies - modifications, then the final reply to end of message. */
-static enum lc_result eom_replies(struct lc_thread *t, struct lc_conn *c)
+/* What -x expects of one message, and what it got. */
+struct lc_expect {
+    unsigned n;                                 /* recipients */
+    char alias[LC_MAX_RCPTS][LC_ADDR_MAX + 2];  /* "<alias>" of each */
+    unsigned char seen[LC_MAX_RCPTS];
+    unsigned headers;                           /* headers added */
+    char wrong[LC_ADDR_MAX + 64];               /* the first surprise */
+};
+
+/* expect_addrcpt_par - check one added recipient (DATA: "<addr>\0args\0"). */
+static void expect_addrcpt_par(struct lc_expect *x, const unsigned char *data, size_t len)
+{
+    const char *addr = (const char *) data, *args = "";
+    size_t alen = strnlen(addr, len);
+
+    if (alen + 1 < len)
+        args = addr + alen + 1;
+    if (alen == len || (alen + 1 < len && memchr(args, '\0', len - alen - 1) == NULL)) {
+        if (x->wrong[0] == '\0')
+            snprintf(x->wrong, sizeof(x->wrong), "malformed add recipient");
+        return;
+    }
+    for (unsigned i = 0; i < x->n; i++) {
+        if (!x->seen[i] && strcmp(x->alias[i], addr) == 0) {
+            x->seen[i] = 1;
+            if (strcmp(args, "NOTIFY=NEVER") != 0 && x->wrong[0] == '\0')
+                snprintf(x->wrong, sizeof(x->wrong), "%.330s added with '%.40s'",
+                         addr, args);
+            return;
+        }
+    }
+    if (x->wrong[0] == '\0')
+        snprintf(x->wrong, sizeof(x->wrong), "unexpected add %.330s", addr);
+}
+
+/* expect_verdict - whether the message got exactly what -x expects. */
+static int expect_verdict(struct lc_thread *t, struct lc_expect *x, const char *qid)
+{
+    for (unsigned i = 0; i < x->n && x->wrong[0] == '\0'; i++)
+        if (!x->seen[i])
+            snprintf(x->wrong, sizeof(x->wrong), "no add of %.330s", x->alias[i]);
+    if (x->wrong[0] == '\0' && x->headers != 1)
+        snprintf(x->wrong, sizeof(x->wrong), "%u headers added, want 1", x->headers);
+    if (x->wrong[0] == '\0')
+        return 1;
+    thread_error(t, "message %s: %s", qid, x->wrong);
+    return 0;
+}
+
+/*
+ * eom_replies - modifications, then the final reply to end of message.
+ * X, if not NULL, collects what -x checks.
+ */
+static enum lc_result eom_replies(struct lc_thread *t, struct lc_conn *c, struct lc_expect *x)
 {
     const unsigned char *data;
     size_t len;
@@ -593,11 +667,24 @@ static enum lc_result eom_replies(struct lc_thread *t, struct lc_conn *c)
                          errno ? strerror(errno) : "connection closed");
             return RES_ERROR;
         }
+        if (x != NULL && (cmd == SMFIR_ADDRCPT || cmd == SMFIR_DELRCPT)
+            && x->wrong[0] == '\0')
+            snprintf(x->wrong, sizeof(x->wrong), "unexpected %s %.*s",
+                     cmd == SMFIR_ADDRCPT ? "add (no args)" : "delete",
+                     (int) strnlen((const char *) data, len < 330 ? len : 330), data);
         switch (cmd) {
         case SMFIR_ADDRCPT: t->mods[MOD_ADDRCPT]++; continue;
-        case SMFIR_ADDRCPT_PAR: t->mods[MOD_ADDRCPT_PAR]++; continue;
+        case SMFIR_ADDRCPT_PAR:
+            t->mods[MOD_ADDRCPT_PAR]++;
+            if (x != NULL)
+                expect_addrcpt_par(x, data, len);
+            continue;
         case SMFIR_DELRCPT: t->mods[MOD_DELRCPT]++; continue;
-        case SMFIR_ADDHEADER: t->mods[MOD_ADDHEADER]++; continue;
+        case SMFIR_ADDHEADER:
+            t->mods[MOD_ADDHEADER]++;
+            if (x != NULL)
+                x->headers++;
+            continue;
         case SMFIR_INSHEADER: case SMFIR_CHGHEADER: case SMFIR_CHGFROM:
         case SMFIR_REPLBODY: case SMFIR_QUARANTINE:
             t->mods[MOD_OTHER]++;
@@ -640,6 +727,7 @@ static enum lc_result message(struct lc_thread *t, struct lc_conn *c, unsigned l
         "It has a short body, as the filter under test does not read it.\r\n";
     unsigned long nums[LC_MAX_RCPTS];
     char addr[LC_ADDR_MAX], first[LC_ADDR_MAX], qid[32];
+    struct lc_expect *x = NULL;
     const char *lead = (c->prot & SMFIP_HDR_LEADSPC) ? " " : "";
     struct lc_pkt p;
     enum lc_result r;
@@ -647,7 +735,20 @@ static enum lc_result message(struct lc_thread *t, struct lc_conn *c, unsigned l
     /* A Postfix-like queue id: unique per thread and message. */
     snprintf(qid, sizeof(qid), "%02X%08lX", t->index & 0xff, seq & 0xffffffffUL);
     pick_rcpts(t, nums, opt.rcpts);
-    make_addr(first, sizeof(first), nums[0]);
+    make_addr(&opt.rcpt, first, sizeof(first), nums[0]);
+    if (opt.check_bcc) {
+        x = t->expect;
+        x->n = opt.rcpts;
+        x->headers = 0;
+        x->wrong[0] = '\0';
+        for (unsigned i = 0; i < opt.rcpts; i++) {
+            char alias[LC_ADDR_MAX];
+
+            make_addr(&opt.alias, alias, sizeof(alias), nums[i]);
+            snprintf(x->alias[i], sizeof(x->alias[i]), "<%s>", alias);
+            x->seen[i] = 0;
+        }
+    }
 
 #define STEP(nr, name) do { \
         if ((r = step(t, c, &p, (nr), (name))) != RES_CONTINUE) return r; \
@@ -668,7 +769,7 @@ static enum lc_result message(struct lc_thread *t, struct lc_conn *c, unsigned l
     for (unsigned i = 0; i < opt.rcpts && !(c->prot & SMFIP_NORCPT); i++) {
         char bracketed[LC_ADDR_MAX + 2];
 
-        make_addr(addr, sizeof(addr), nums[i]);
+        make_addr(&opt.rcpt, addr, sizeof(addr), nums[i]);
         snprintf(bracketed, sizeof(bracketed), "<%s>", addr);
         MACROS(SMFIC_RCPT, "{rcpt_addr}", addr, "{rcpt_host}", "127.0.0.1",
                "{rcpt_mailer}", "smtp");
@@ -732,7 +833,14 @@ static enum lc_result message(struct lc_thread *t, struct lc_conn *c, unsigned l
         thread_error(t, "send end of message: %s", strerror(errno));
         return RES_ERROR;
     }
-    return eom_replies(t, c);
+    r = eom_replies(t, c, x);
+    if (x != NULL && (r == RES_CONTINUE || r == RES_ACCEPT)) {
+        if (expect_verdict(t, x, qid))
+            t->bcc_ok++;
+        else
+            t->bcc_bad++;
+    }
+    return r;
 #undef STEP
 #undef MACROS
 }
@@ -839,7 +947,8 @@ static double pct_ms(const uint64_t *v, size_t n, double p)
 static int report(struct lc_thread *th, double elapsed)
 {
     unsigned long res[RES_COUNT] = {0}, mods[MOD_COUNT] = {0};
-    unsigned long total = 0, measured = 0, connects = 0;
+    unsigned long total = 0, measured = 0, connects = 0, bcc_ok = 0, bcc_bad = 0;
+    unsigned long slow = 0;
     size_t nlat = 0, k = 0;
     uint64_t *lat;
     double secs = elapsed - run.measure_from, msg_s, p50, p99, p999, max;
@@ -853,6 +962,8 @@ static int report(struct lc_thread *th, double elapsed)
         total += th[i].total;
         measured += th[i].measured;
         connects += th[i].connects;
+        bcc_ok += th[i].bcc_ok;
+        bcc_bad += th[i].bcc_bad;
         nlat += th[i].nlat;
         if (*err == '\0' && th[i].err[0] != '\0')
             err = th[i].err;
@@ -872,6 +983,8 @@ static int report(struct lc_thread *th, double elapsed)
     p99 = pct_ms(lat, nlat, 0.99);
     p999 = pct_ms(lat, nlat, 0.999);
     max = nlat ? (double) lat[nlat - 1] / 1e6 : 0;
+    for (size_t i = nlat; i > 0 && (double) lat[i - 1] / 1e6 > opt.slow_ms; i--)
+        slow++;
     if (!opt.quiet) {
         printf("loadclient: %s socket=%s conns=%u rcpts=%u users=%lu msgs_per_conn=%lu\n",
                opt.label, opt.socket, opt.conns, opt.rcpts, opt.users, opt.per_conn);
@@ -879,7 +992,8 @@ static int report(struct lc_thread *th, double elapsed)
                "(%lu in all, %lu connections)\n", measured, secs, msg_s,
                msg_s * opt.rcpts, total, connects);
         printf("loadclient: latency per message: p50 %.3f ms, p99 %.3f ms, "
-               "p99.9 %.3f ms, max %.3f ms\n", p50, p99, p999, max);
+               "p99.9 %.3f ms, max %.3f ms; %lu over %g ms\n", p50, p99, p999, max,
+               slow, opt.slow_ms);
         printf("loadclient: replies:");
         for (int r = 0; r < RES_COUNT; r++)
             printf(" %s %lu", lc_result_names[r], res[r]);
@@ -887,23 +1001,31 @@ static int report(struct lc_thread *th, double elapsed)
         for (int m = 0; m < MOD_COUNT; m++)
             printf(" %s %lu", lc_mod_names[m], mods[m]);
         printf("\n");
-        if (*err)
-            printf("loadclient: first error: %s\n", err);
+        if (opt.check_bcc)
+            printf("loadclient: bcc check: %lu messages as expected, %lu not\n",
+                   bcc_ok, bcc_bad);
     }
+    if (*err)
+        fprintf(stderr, "loadclient: first error: %s\n", err);
     printf("LOADCLIENT label=%s conns=%u rcpts=%u users=%lu msgs=%lu secs=%.3f "
            "msg_s=%.1f rcpt_s=%.1f p50_ms=%.3f p99_ms=%.3f p999_ms=%.3f max_ms=%.3f "
-           "total_msgs=%lu connects=%lu", opt.label, opt.conns, opt.rcpts, opt.users,
-           measured, secs, msg_s, msg_s * opt.rcpts, p50, p99, p999, max, total, connects);
+           "slow_ms=%g slow=%lu total_msgs=%lu connects=%lu", opt.label, opt.conns,
+           opt.rcpts, opt.users, measured, secs, msg_s, msg_s * opt.rcpts, p50, p99,
+           p999, max, opt.slow_ms, slow, total, connects);
     for (int r = 0; r < RES_COUNT; r++)
         printf(" %s=%lu", lc_result_names[r], res[r]);
     for (int m = 0; m < MOD_COUNT; m++)
         printf(" %s=%lu", lc_mod_names[m], mods[m]);
+    if (opt.check_bcc)
+        printf(" bcc_ok=%lu bcc_bad=%lu", bcc_ok, bcc_bad);
     printf("\n");
     fflush(stdout);
     free(lat);
     for (int r = RES_TEMPFAIL; r < RES_COUNT; r++)
         if (res[r] != 0)
             return 1;
+    if (bcc_bad != 0)
+        return 1;
     return total > 0 ? 0 : 1;
 }
 
@@ -919,8 +1041,9 @@ int main(int argc, char **argv)
     opt.timeout = 30;
     opt.seed = 1;
     opt.label = "-";
-    set_pattern("u%u@corp.example");
-    while ((ch = getopt(argc, argv, "s:c:n:d:r:u:p:m:w:t:S:l:qh")) != -1) {
+    opt.slow_ms = 50;
+    set_pattern(&opt.rcpt, "u%u@corp.example");
+    while ((ch = getopt(argc, argv, "s:c:n:d:r:u:p:x:m:w:L:t:S:l:qh")) != -1) {
         switch (ch) {
         case 's': opt.socket = optarg; break;
         case 'c': opt.conns = (unsigned) parse_ulong(optarg, "-c", 1, 4096); break;
@@ -928,7 +1051,9 @@ int main(int argc, char **argv)
         case 'd': opt.seconds = parse_secs(optarg, "-d", 0); opt.messages = 0; break;
         case 'r': opt.rcpts = (unsigned) parse_ulong(optarg, "-r", 1, LC_MAX_RCPTS); break;
         case 'u': opt.users = parse_ulong(optarg, "-u", 1, ULONG_MAX / 2); break;
-        case 'p': set_pattern(optarg); break;
+        case 'p': set_pattern(&opt.rcpt, optarg); break;
+        case 'x': set_pattern(&opt.alias, optarg); opt.check_bcc = 1; break;
+        case 'L': opt.slow_ms = parse_secs(optarg, "-L", 1); break;
         case 'm': opt.per_conn = parse_ulong(optarg, "-m", 0, ULONG_MAX / 2); break;
         case 'w': opt.warmup = parse_secs(optarg, "-w", 1); break;
         case 't': opt.timeout = (unsigned) parse_ulong(optarg, "-t", 1, 3600); break;
@@ -951,6 +1076,8 @@ int main(int argc, char **argv)
     run.measure_from = opt.warmup;
     for (unsigned i = 0; i < opt.conns; i++) {
         th[i].index = i;
+        if (opt.check_bcc && (th[i].expect = malloc(sizeof(*th[i].expect))) == NULL)
+            die("out of memory");
         th[i].rng = (opt.seed + 1) * 0x9E3779B97F4A7C15ull ^ ((uint64_t) i + 1) * 0xD1B54A32D192ED03ull;
         if (th[i].rng == 0)
             th[i].rng = 1;
@@ -960,8 +1087,10 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < opt.conns; i++)
         pthread_join(th[i].tid, NULL);
     rc = report(th, now_s());
-    for (unsigned i = 0; i < opt.conns; i++)
+    for (unsigned i = 0; i < opt.conns; i++) {
         free(th[i].lat);
+        free(th[i].expect);
+    }
     free(th);
     return rc;
 }
