@@ -105,6 +105,8 @@ tier faults "$ROOT/tests/faults/run.sh"
 BUILD_DIR=$BUILD tier fuzz "$ROOT/tests/fuzz/run.sh" 10
 # The unit and protocol suites again under ThreadSanitizer, plus a load.
 BUILD_DIR=$BUILD tier tsan "$ROOT/tests/tsan/run.sh"
+# A few seconds of the benchmark, so that it cannot rot: correctness only.
+tier bench "$ROOT/tests/bench/run.sh" --smoke
 # Builds the .deb, installs it, runs it as the unit would, purges it.
 tier pkg "$ROOT/tests/pkg/run.sh"
 finish
