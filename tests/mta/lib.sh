@@ -89,7 +89,7 @@ sink_start() {
     smtp-sink -u nobody -d "$SINK_DIR/%Y%m%d%H%M%S." "127.0.0.1:$SINK_PORT" 128 \
         >"$MTA_T/sink.log" 2>&1 &
     echo $! >"$MTA_T/sink.pid"
-    mta_poll 5 mta_listening "$SINK_PORT" ||
+    mta_poll 30 mta_listening "$SINK_PORT" ||
         mta_why "smtp-sink does not listen on $SINK_PORT: $(mta_tail 3 "$MTA_T/sink.log")"
 }
 
@@ -235,7 +235,7 @@ milter_start() {
     echo "---- start $(date +%T.%N)" >>"$MTA_T/milter.log"
     "$COEXIST_MILTER" -c "$MILTER_CONF" -f -v >>"$MTA_T/milter.log" 2>&1 &
     echo $! >"$MTA_T/milter.pid"
-    if ! mta_poll 10 milter_connectable; then
+    if ! mta_poll 30 milter_connectable; then
         mta_why "coexist-milter does not accept on $MILTER_SOCK: $(mta_tail 4 "$MTA_T/milter.log")"
         mta_kill_pidfile "$MTA_T/milter.pid" 6
         return 1
@@ -332,7 +332,7 @@ EOF
 pf_start() {
     postfix -c "$PF_ETC" start >"$PF_DIR/start.log" 2>&1 ||
         { mta_why "postfix start failed: $(mta_tail 3 "$PF_DIR/start.log") $(mta_tail 3 "$PF_LOG")"; return 1; }
-    mta_poll 10 mta_listening "$PF_PORT" ||
+    mta_poll 60 mta_listening "$PF_PORT" ||
         mta_why "postfix smtpd does not listen on $PF_PORT: $(mta_tail 3 "$PF_LOG")"
 }
 
@@ -550,7 +550,7 @@ sm_start() {
     "$SM_BIN" -C "$SM_DIR/sendmail.cf" -bD -q5s -X "$SM_DIR/traffic.log" \
         >>"$SM_DIR/daemon.log" 2>&1 &
     echo $! >"$MTA_T/sendmail.pid"
-    mta_poll 15 mta_listening "$SM_PORT" ||
+    mta_poll 60 mta_listening "$SM_PORT" ||
         mta_why "sendmail does not listen on $SM_PORT: $(mta_tail 3 "$SM_DIR/daemon.log")"
 }
 
@@ -602,7 +602,7 @@ syslog_start() {
     "$MTA_PYTHON" "$MTA_LIBDIR/../milter/syslog_collector.py" /dev/log "$SYSLOG_FILE" \
         2>"$MTA_T/syslog.err" &
     echo $! >"$MTA_T/syslog.pid"
-    mta_poll 5 test -e "$SYSLOG_FILE.ready" ||
+    mta_poll 30 test -e "$SYSLOG_FILE.ready" ||
         mta_why "syslog collector did not start: $(mta_tail 3 "$MTA_T/syslog.err")"
 }
 
