@@ -27,6 +27,9 @@
  * a store where every recipient is an unmigrated bcc user. Messages that
  * pass are counted as bcc_ok, the others as bcc_bad.
  *
+ * SIGINT or SIGTERM ends a run early: the messages in flight finish and the
+ * report covers what ran (for a load that must outlast something else).
+ *
  * It reports messages/s, recipients/s, the latency of each message (from
  * its first command to the final reply at end of message) as p50, p99,
  * p99.9 and max and how many took longer than -L milliseconds, the final
@@ -111,6 +114,9 @@ static struct {
     int quiet;
     const char *label;
 } opt;
+
+/* SIGINT or SIGTERM: finish the messages in flight, then report. */
+static volatile sig_atomic_t lc_stop;
 
 /* Shared run state. */
 static struct {
@@ -860,9 +866,18 @@ static void record_latency(struct lc_thread *t, uint64_t ns)
     t->lat[t->nlat++] = ns;
 }
 
+/* on_signal - end the run early (the report covers what ran). */
+static void on_signal(int sig)
+{
+    (void) sig;
+    lc_stop = 1;
+}
+
 /* next_message - whether to send another message; its sequence number. */
 static int next_message(unsigned long *seq)
 {
+    if (lc_stop)
+        return 0;
     if (opt.messages == 0) {
         *seq = __atomic_fetch_add(&run.issued, 1, __ATOMIC_RELAXED);
         return now_s() < opt.seconds + opt.warmup;
@@ -1070,6 +1085,15 @@ int main(int argc, char **argv)
     if (opt.messages != 0 && opt.warmup > 0)
         die("-w needs a duration (-d)");
     signal(SIGPIPE, SIG_IGN);
+    {
+        struct sigaction sa;
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+    }
     if ((th = calloc(opt.conns, sizeof(*th))) == NULL)
         die("out of memory");
     clock_gettime(CLOCK_MONOTONIC, &run.start);

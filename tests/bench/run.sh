@@ -8,13 +8,15 @@
 #   to coexist-milter (the same build). Needs root (namespaces), python3,
 #   postfix (with smtp-source and smtp-sink), util-linux, iproute2.
 #
-#   --smoke  a few seconds: a 1,000-user store, one short load per filter,
+#   --smoke  about 12 s: a 1,000-user store, one short load per filter,
 #            flips under load and a few messages through Postfix; asserts
 #            correctness only (nonzero throughput, no error, the bcc really
-#            added), never speed. This is the CI tier.
-#   --quick  10^3 and 10^5 users, one round of 1 s per cell: for development.
-#   --full   10^3, 10^5 and 10^6 users, three rounds of 3 s per cell; the
-#            numbers of docs/BENCHMARKS.md.
+#            added and logged), never speed. This is the CI tier.
+#   --quick  10^3 and 10^5 users, one round of 1 s per cell: for development
+#            (about 2.5 minutes).
+#   --full   10^3, 10^5 and 10^6 users, three rounds of 3 s per cell, five
+#            rounds through Postfix; the numbers of docs/BENCHMARKS.md (about
+#            25 minutes).
 #   Knobs (environment): BENCH_SIZES, BENCH_CONNS, BENCH_RCPTS, BENCH_SECS,
 #   BENCH_ROUNDS, BENCH_E2E_MSGS, BENCH_E2E_RCPTS, BENCH_E2E_ROUNDS,
 #   BENCH_E2E_SESSIONS, BENCH_FLIP_SECS, BENCH_E2E=0 (skip Postfix),
@@ -34,7 +36,9 @@
 #     no lookup), and drives each in turn with the same load client, in
 #     alternating order, for every (connections x recipients) cell; each
 #     coexist and bcc-milter message is checked to carry one bcc per recipient;
-#   - records the milters' RSS.
+#   - does the same with recipients the store does not know (coexist-milter
+#     against the null milter: two lookups per recipient, no change);
+#   - records the milters' RSS and CPU time per message.
 # On the largest store it then flips a user (and a whole wave) with coexistctl
 # while a load runs and compares the latency with a run without flips, and
 # runs Postfix end to end: smtp-source into three private Postfix instances
@@ -106,7 +110,10 @@ if [ -z "${BENCH_INNER:-}" ]; then
     if [ "$rc" = 0 ] && [ -z "${BENCH_KEEP:-}" ]; then
         rm -rf --one-file-system "$WORK"
     else
+        # The summary stays the last line.
         echo "bench: files kept in $WORK"
+        read -r p f <"$WORK/summary"
+        echo "bench: $p passed, $f failed"
     fi
     exit "$rc"
 fi
@@ -146,7 +153,7 @@ case $MODE in
         SIZES=${BENCH_SIZES:-"1000 100000 1000000"} CONNS=${BENCH_CONNS:-"1 16 64"}
         RCPTS=${BENCH_RCPTS:-"1 10"} SECS=${BENCH_SECS:-3} ROUNDS=${BENCH_ROUNDS:-3}
         FLIP_SECS=${BENCH_FLIP_SECS:-5} E2E_MSGS=${BENCH_E2E_MSGS:-2000}
-        E2E_RCPTS=${BENCH_E2E_RCPTS:-"1 10"} E2E_ROUNDS=${BENCH_E2E_ROUNDS:-3}
+        E2E_RCPTS=${BENCH_E2E_RCPTS:-"1 10"} E2E_ROUNDS=${BENCH_E2E_ROUNDS:-5}
         E2E_SESSIONS=${BENCH_E2E_SESSIONS:-16} ;;
 esac
 # SECS 0: a fixed number of messages per run instead of a duration.
@@ -196,18 +203,17 @@ cpu_ticks() {
 # mem_kb PID FIELD - VmRSS or VmHWM of PID in kB.
 mem_kb() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
 
+# all_gone PID... - none of the processes runs any more.
+all_gone() {
+    local pid
+    for pid; do ! kill -0 "$pid" 2>/dev/null || return 1; done
+}
+
 # stop_pid PID... - TERM, then KILL what still runs after a second:
 # libmilter may take 5 s to notice, and nothing here needs a clean stop.
 stop_pid() {
-    local pid i=0
     kill -TERM "$@" 2>/dev/null
-    while [ $i -lt 20 ]; do
-        for pid; do kill -0 "$pid" 2>/dev/null && break; done
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-        i=$((i + 1))
-    done
-    kill -KILL "$@" 2>/dev/null
+    poll 1 all_gone "$@" || kill -KILL "$@" 2>/dev/null
     wait "$@" 2>/dev/null
     return 0
 }
@@ -421,18 +427,23 @@ matrix() {
 # ---- state flips under load ------------------------------------------------------------------
 
 # flips SIZE CONNS - single-user flips in a loop while a load runs, against
-# the same load without flips; then a whole wave, flipped and back.
+# the same load without flips; then a whole wave (a tenth of the users),
+# flipped and back, under a load that lasts until both commands are done.
 flips() {
     local size=$1 conns=$2 base line n=0 t0 t1 rc lcpid what ctl=$WORK/ctl-times
-    local user=7u@corp.example conf=$WORK/coexist-$1.conf
-    set -- -c "$conns" -r 1 -u "$size" -p "$RCPT_PAT" -d "$FLIP_SECS"
-    lc coexist "$@" || { bad "flips ($conns conns): baseline run" "$LC_ERR"; return 1; }
+    local user=7u@corp.example conf=$WORK/coexist-$1.conf secs
+    set -- -c "$conns" -r 1 -u "$size" -p "$RCPT_PAT"
+    lc coexist "$@" -d "$FLIP_SECS" ||
+        { bad "flips ($conns conns): baseline run" "$LC_ERR"; return 1; }
     base=$LC_LINE
     for what in user wave; do
         : >"$ctl"
-        "$LOADCLIENT" -s "unix:${MSOCK[coexist]}" -q -l flip "$@" >"$WORK/flip.out" 2>"$WORK/lc.err" &
+        # The wave's load runs until SIGINT, however long coexistctl takes.
+        if [ "$what" = user ]; then secs=$FLIP_SECS; else secs=86400; fi
+        "$LOADCLIENT" -s "unix:${MSOCK[coexist]}" -q -l flip "$@" -d "$secs" \
+            >"$WORK/flip.out" 2>"$WORK/lc.err" &
         lcpid=$!
-        sleep 0.3
+        sleep 0.5
         if [ "$what" = user ]; then
             while kill -0 "$lcpid" 2>/dev/null; do
                 for verb in migrate unmigrate; do
@@ -451,9 +462,10 @@ flips() {
                     echo "$verb --wave failed" >>"$WORK/ctl.fail"
                 t1=$(now_ms)
                 echo $((t1 - t0)) >>"$ctl"
-                sleep 0.3
+                sleep 0.5
             done
             n=2
+            kill -INT "$lcpid"
         fi
         wait "$lcpid"
         rc=$?
@@ -466,6 +478,7 @@ flips() {
         else
             ok "flips ($what, $conns conns): $n coexistctl changes during load, no message failed"
         fi
+        [ "$what" = user ] || what="wave-of-$((size / 10))"
         echo "FLIP users=$size conns=$conns what=$what flips=$n" \
             "ctl_max_ms=$(sort -n "$ctl" | tail -1) ctl_med_ms=$(sort -n "$ctl" | awk '{a[NR]=$1} END {print a[int((NR + 1) / 2)]}')" \
             "base_p999_ms=$(field p999_ms "$base") base_max_ms=$(field max_ms "$base") base_slow=$(field slow "$base")" \
