@@ -330,7 +330,9 @@ static int rebuild_damaged(struct ctl *c)
                 "restore the store from an export or a backup\n", damage);
         return EX_DATAERR;
     }
-    snprintf(backup, sizeof(backup), "%s.damaged-%ld", c->db_path, (long) time(NULL));
+    /* time and pid: two checks in one second must not collide */
+    snprintf(backup, sizeof(backup), "%s.damaged-%ld-%ld", c->db_path, (long) time(NULL),
+             (long) getpid());
     if (copy_file(c->db_path, backup) < 0) {
         fprintf(c->err, "coexistctl: %s\ncoexistctl: check: cannot keep a copy as %s (%s): "
                 "not rebuilding\n", damage, backup, strerror(errno));
