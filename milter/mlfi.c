@@ -30,6 +30,7 @@
 /* One envelope recipient as received: argv[0] the address, then ESMTP args. */
 struct mlfi_rcpt {
     char **argv;                /* one allocation, strings included */
+    const char *resolved;       /* {rcpt_addr} at RCPT (in the same block), or NULL */
 };
 
 /* Per message. */
@@ -64,10 +65,13 @@ void mlfi_init(const struct config *cfg, struct dbhandle *dbh)
     mlfi_env.dbh = dbh;
 }
 
-/* rcpt_copy - ARGV and its strings in one block: libmilter reuses its own. */
-static char **rcpt_copy(char **argv)
+/*
+ * rcpt_copy - ARGV and its strings, then RESOLVED (may be NULL), in one
+ * block: libmilter reuses its own. *RESOLVED_COPY points into the block.
+ */
+static char **rcpt_copy(char **argv, const char *resolved, const char **resolved_copy)
 {
-    size_t n, bytes = 0;
+    size_t n, bytes = resolved ? strlen(resolved) + 1 : 0;
     char **copy, *p;
 
     for (n = 0; argv[n] != NULL; n++)
@@ -83,13 +87,14 @@ static char **rcpt_copy(char **argv)
         p += len;
     }
     copy[n] = NULL;
+    *resolved_copy = resolved ? memcpy(p, resolved, strlen(resolved) + 1) : NULL;
     return copy;
 }
 
 /* mctx_add_rcpt - keep one recipient verbatim. Returns 0 or -1. */
-static int mctx_add_rcpt(struct mlfi_msg *msg, char **argv)
+static int mctx_add_rcpt(struct mlfi_msg *msg, char **argv, const char *resolved)
 {
-    char **copy;
+    struct mlfi_rcpt *rcpt;
 
     if (msg->mctx_nrcpt == msg->mctx_cap) {
         size_t cap = msg->mctx_cap ? 2 * msg->mctx_cap : 8;
@@ -100,9 +105,10 @@ static int mctx_add_rcpt(struct mlfi_msg *msg, char **argv)
         msg->mctx_rcpts = grown;
         msg->mctx_cap = cap;
     }
-    if ((copy = rcpt_copy(argv)) == NULL)
+    rcpt = &msg->mctx_rcpts[msg->mctx_nrcpt];
+    if ((rcpt->argv = rcpt_copy(argv, resolved, &rcpt->resolved)) == NULL)
         return -1;
-    msg->mctx_rcpts[msg->mctx_nrcpt++].argv = copy;
+    msg->mctx_nrcpt++;
     return 0;
 }
 
@@ -166,6 +172,7 @@ static int cctx_scratch(struct mlfi_conn *cctx)
 
         cctx->cctx_drcpts[i].raw = argv[0];
         cctx->cctx_drcpts[i].esmtp_args = (const char *const *) (argv + 1);
+        cctx->cctx_drcpts[i].resolved = msg->mctx_rcpts[i].resolved;
     }
     return 0;
 }
@@ -254,6 +261,35 @@ static int eom_apply(SMFICTX *ctx, struct decide_result *result, char *cause,
     return 0;
 }
 
+/* printable_copy - S with bytes outside printable ASCII and UTF-8 as '?'. */
+static void printable_copy(char *out, size_t outlen, const char *s)
+{
+    size_t n = 0;
+
+    for (; *s && n + 1 < outlen; s++)
+        out[n++] = (unsigned char) *s < 0x20 || *s == 0x7f ? '?' : *s;
+    out[n] = '\0';
+}
+
+/*
+ * eom_log_unresolved - one line per recipient neither the MTA's {rcpt_addr}
+ * nor our own parse could make a key of: it is left alone, and an admin
+ * must be able to see that it was.
+ */
+static void eom_log_unresolved(const char *qid, const struct decide_rcpt *rcpts,
+                               const struct decide_route *routes, size_t nrcpt)
+{
+    char shown[ADDR_BUFSIZE + 32];
+
+    for (size_t i = 0; i < nrcpt; i++) {
+        if (routes[i].unresolved == NULL)
+            continue;
+        printable_copy(shown, sizeof(shown), decide_rcpt_addr(&rcpts[i]));
+        log_qid(LOG_NOTICE, qid, "unresolved rcpt=%s: %s; left alone", shown,
+                routes[i].unresolved);
+    }
+}
+
 /* eom_log_routes - one line per routed recipient; counts them unless DRY. */
 static void eom_log_routes(const char *qid, const struct decide_route *routes,
                            size_t nrcpt, int dry)
@@ -279,6 +315,7 @@ static sfsistat eom_route(SMFICTX *ctx, struct mlfi_conn *cctx, const char *qid)
     struct decide_settings settings = {
         .delimiters = cfg->recipient_delimiter,
         .now = time(NULL),
+        .propagate_extension = cfg->propagate_extension,
     };
     char err[DECIDE_ERR_MAX];
 
@@ -289,6 +326,7 @@ static sfsistat eom_route(SMFICTX *ctx, struct mlfi_conn *cctx, const char *qid)
     if (dbh_decide(mlfi_env.dbh, cctx->cctx_drcpts, nrcpt, &settings,
                    &cctx->cctx_result, cctx->cctx_routes, err) < 0)
         return eom_db_error(ctx, qid, err);
+    eom_log_unresolved(qid, cctx->cctx_drcpts, cctx->cctx_routes, nrcpt);
     if (cctx->cctx_result.count == 0)
         return SMFIS_CONTINUE;
     if (!cfg->dry_run && eom_apply(ctx, &cctx->cctx_result, err, sizeof(err)) < 0)
@@ -305,7 +343,6 @@ static sfsistat mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
                                unsigned long *pf0, unsigned long *pf1,
                                unsigned long *pf2, unsigned long *pf3)
 {
-    (void) ctx;
     (void) f2;
     (void) f3;
     /* Refusing makes the MTA apply its milter default action (tempfail). */
@@ -322,6 +359,10 @@ static sfsistat mlfi_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
         return SMFIS_REJECT;
     }
     *pf0 = MLFI_ACTIONS;
+    /* An MTA that cannot take a macro list sends its default one. */
+    if ((f0 & SMFIF_SETSYMLIST) != 0
+        && smfi_setsymlist(ctx, SMFIM_ENVRCPT, MLFI_RCPT_MACRO) == MI_SUCCESS)
+        *pf0 |= SMFIF_SETSYMLIST;
     /* libmilter pre-filled *pf1 (steps without a callback): add to it. */
     *pf1 |= (f1 & MLFI_SKIP_STEPS) | MLFI_NOREPLY_STEPS;
     *pf2 = 0;
@@ -342,7 +383,11 @@ static sfsistat mlfi_envfrom(SMFICTX *ctx, char **argv)
 }
 
 /*
- * mlfi_envrcpt - keep the recipient exactly as sent, ESMTP args included.
+ * mlfi_envrcpt - keep the recipient exactly as sent, ESMTP args included,
+ * and the address the MTA resolved it to ({rcpt_addr}): "<@relay:carol@corp>",
+ * "<carol%corp@mx>" or "<\"car\\ol\"@corp>" all reach carol@corp, and
+ * only the MTA knows which forms it rewrites. The raw form stays the one
+ * smfi_delrcpt names.
  * Only MAIL FROM creates the context: one made here could have missed an
  * earlier recipient of the message, and a partial list would be routed.
  */
@@ -353,7 +398,9 @@ static sfsistat mlfi_envrcpt(SMFICTX *ctx, char **argv)
     if (argv == NULL || argv[0] == NULL)
         return SMFIS_NOREPLY;
     stats_add(STATS_RECIPIENTS, 1);
-    if (cctx != NULL && mctx_add_rcpt(&cctx->cctx_msg, argv) < 0)
+    /* The MTA's resolution of the address: what it will deliver to. */
+    if (cctx != NULL
+        && mctx_add_rcpt(&cctx->cctx_msg, argv, smfi_getsymval(ctx, MLFI_RCPT_MACRO)) < 0)
         cctx->cctx_msg.mctx_nomem = 1;
     return SMFIS_NOREPLY;
 }

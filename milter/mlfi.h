@@ -29,6 +29,14 @@
  */
 #define MLFI_NOREPLY_STEPS (SMFIP_NR_MAIL | SMFIP_NR_RCPT | SMFIP_NR_HDR)
 
+/*
+ * The RCPT macro the milter looks up instead of the raw argv[0]: the
+ * address the MTA resolved the recipient to. In both Postfix's and
+ * Sendmail's default RCPT macro lists; requested with smfi_setsymlist
+ * anyway, so that an admin's own milter_rcpt_macros cannot drop it.
+ */
+#define MLFI_RCPT_MACRO "{rcpt_addr}"
+
 /* The filter description for smfi_register(). */
 extern const struct smfiDesc mlfi_desc;
 

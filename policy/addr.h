@@ -2,12 +2,20 @@
  * addr.h - envelope address normalization: the key of the state store.
  *
  * An address as an MTA hands it over ("<Adam.Barr+News@Corp.Example>") is
- * reduced to the key the store is indexed by ("adam.barr@corp.example"):
- * angle brackets stripped, the subaddress extension removed at the first
- * recipient delimiter, local part and domain lower-cased. Anything that could
- * not be a routable mailbox (control characters, spaces, no '@', over-long
- * parts) is rejected with a reason, so that neither the CLI nor the milter
- * ever stores or looks up a malformed key.
+ * reduced to the key the store is indexed by ("adam.barr+news@corp.example"):
+ * angle brackets, a source route and a trailing dot of the domain dropped,
+ * quoting removed, the local part case-folded (full Unicode case folding for
+ * an SMTPUTF8 local part, as Postfix folds its table keys) and the domain
+ * lower-cased and written in A-labels, so that "dömain.example" and
+ * "xn--dmain-jua.example" are one key. The local part is kept whole: a key
+ * stored as "jean-luc@corp.example" is that key, whatever the recipient
+ * delimiter. addr_split_extension then gives the lookup's second try, the
+ * address without its extension, exactly as Postfix splits it (virtual(5)).
+ *
+ * Anything that could not be a routable mailbox (control characters,
+ * spaces, no '@', invalid UTF-8, over-long parts) is rejected with a reason,
+ * so that neither the CLI nor the milter ever stores or looks up a
+ * malformed key.
  */
 #ifndef COEXIST_ADDR_H
 #define COEXIST_ADDR_H
@@ -24,15 +32,26 @@
 
 /*
  * addr_normalize - reduce RAW to its store key in OUT (ADDR_BUFSIZE bytes).
- * DELIMITERS is the set of subaddress delimiter characters ("" for none).
  * Returns 0, or -1 with *ERR pointing at a static reason.
  */
-int addr_normalize(const char *raw, const char *delimiters,
-                   char out[ADDR_BUFSIZE], const char **err);
+int addr_normalize(const char *raw, char out[ADDR_BUFSIZE], const char **err);
+
+/*
+ * addr_split_extension - the address KEY (a normalized key) without its
+ * extension, as Postfix's split_addr() makes it: the local part is cut at
+ * the first of the DELIMITERS characters, unless that would leave it empty,
+ * the local part is postmaster or mailer-daemon, or DELIMITERS holds '-'
+ * and the local part is owner-* or *-request (owner_request_special).
+ * Returns 1 with BARE filled and *EXT, *EXTLEN naming the extension in KEY
+ * (the delimiter included), or 0 when there is nothing to split.
+ */
+int addr_split_extension(const char *key, const char *delimiters,
+                         char bare[ADDR_BUFSIZE], const char **ext, size_t *extlen);
 
 /*
  * addr_normalize_domain - "@Corp.Example" or "corp.example" to "@corp.example",
- * the key of a domain rule. Returns 0, or -1 with *ERR set.
+ * the key of a domain rule (A-labels for an internationalized domain).
+ * Returns 0, or -1 with *ERR set.
  */
 int addr_normalize_domain(const char *raw, char out[ADDR_BUFSIZE],
                           const char **err);

@@ -50,6 +50,7 @@ static const struct config_key config_keys[] = {
     {"umask", TYPE_OCTAL, OFF(umask), "007", 0, 0777, NULL},
     {"pid_file", TYPE_STRING, OFF(pid_file), "", 0, 0, NULL},
     {"recipient_delimiter", TYPE_STRING, OFF(recipient_delimiter), "+", 0, 0, NULL},
+    {"propagate_unmatched_extensions", TYPE_BOOL, OFF(propagate_extension), "yes", 0, 0, NULL},
     {"on_db_error", TYPE_ENUM, OFF(on_db_error), "tempfail", 0, 0, on_db_error_names},
     {"dry_run", TYPE_BOOL, OFF(dry_run), "no", 0, 0, NULL},
     {"trace_header", TYPE_STRING, OFF(trace_header), "X-Coexist-Milter", 0, 0, NULL},

@@ -26,6 +26,7 @@ struct config {
     mode_t umask;
     char pid_file[CONFIG_STR_MAX];
     char recipient_delimiter[CONFIG_STR_MAX];
+    int propagate_extension;    /* propagate_unmatched_extensions (rewrite) */
     enum on_db_error on_db_error;
     int dry_run;
     char trace_header[CONFIG_STR_MAX];

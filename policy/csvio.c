@@ -23,7 +23,6 @@ static const char *const field_names[NFIELDS] = {"address", "alias", "mode", "st
 
 struct reader {
     const char *name;
-    const char *delimiters;
     struct import_set *set;
     import_problem_fn problem;
     void *ctx;
@@ -65,12 +64,12 @@ static void validate_row(struct reader *rd, unsigned line, char fields[NFIELDS][
     const char *why;
 
     if ((domain ? addr_normalize_domain(fields[0], key, &why)
-         : addr_normalize(fields[0], rd->delimiters, key, &why)) < 0)
+         : addr_normalize(fields[0], key, &why)) < 0)
         return report(rd, line, "bad address '%s': %s", fields[0], why);
     if (domain != (fields[1][0] == '@'))
         return report(rd, line, "a domain rule needs @domain in both address and alias");
     if ((domain ? addr_normalize_domain(fields[1], alias, &why)
-         : addr_normalize(fields[1], "", alias, &why)) < 0)
+         : addr_normalize(fields[1], alias, &why)) < 0)
         return report(rd, line, "bad alias '%s': %s", fields[1], why);
     if (strcmp(key, alias) == 0)
         return report(rd, line, "alias is the address itself");
@@ -272,8 +271,7 @@ static void check_set(struct reader *rd)
     }
 }
 
-int import_read(FILE *fp, const char *name, const char *delimiters,
-                struct import_set *set, import_problem_fn problem, void *ctx)
+int import_read(FILE *fp, const char *name, struct import_set *set, import_problem_fn problem, void *ctx)
 {
     struct reader *rd = calloc(1, sizeof(*rd));
     int c, rc;
@@ -281,7 +279,6 @@ int import_read(FILE *fp, const char *name, const char *delimiters,
     if (rd == NULL)
         return -1;
     rd->name = name;
-    rd->delimiters = delimiters;
     rd->set = set;
     rd->problem = problem;
     rd->ctx = ctx;

@@ -244,7 +244,7 @@ int ctl_key(struct ctl *c, const char *address, char key[ADDR_BUFSIZE])
     const char *why;
 
     if ((address[0] == '@' ? addr_normalize_domain(address, key, &why)
-         : addr_normalize(address, c->cfg.recipient_delimiter, key, &why)) < 0) {
+         : addr_normalize(address, key, &why)) < 0) {
         fprintf(c->err, "coexistctl: bad address '%s': %s\n", address, why);
         return EX_DATAERR;
     }

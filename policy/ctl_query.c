@@ -150,7 +150,11 @@ static int lookup_store(void *ctx, const char *key, struct record *rec,
 
 int ctl_explain(struct ctl *c, int nargs, char **args)
 {
-    struct decide_settings settings = {c->cfg.recipient_delimiter, c->now, 0};
+    struct decide_settings settings = {
+        .delimiters = c->cfg.recipient_delimiter,
+        .now = c->now,
+        .propagate_extension = c->cfg.propagate_extension,
+    };
     struct decide_route route;
     char err[DECIDE_ERR_MAX];
 
@@ -161,6 +165,8 @@ int ctl_explain(struct ctl *c, int nargs, char **args)
     }
     fprintf(c->out, "address: %s\nkey:     %s\nrule:    %s\n", args[0], route.key,
             decide_rule_name(route.rule));
+    if (route.rule == RULE_USER && strcmp(route.match, route.key) != 0)
+        fprintf(c->out, "match:   %s\n", route.match);
     if (route.rule == RULE_NONE)
         fprintf(c->out, "action:  none (unknown address: mail is left alone)\n");
     else if (!route.routed)

@@ -137,7 +137,7 @@ int ctl_add(struct ctl *c, int nargs, char **args)
         return EX_DATAERR;
     }
     if ((domain ? addr_normalize_domain(args[1], alias, &why)
-         : addr_normalize(args[1], "", alias, &why)) < 0) {
+         : addr_normalize(args[1], alias, &why)) < 0) {
         fprintf(c->err, "coexistctl: bad alias '%s': %s\n", args[1], why);
         return EX_DATAERR;
     }
@@ -429,7 +429,7 @@ int ctl_import(struct ctl *c, int nargs, char **args)
         fprintf(c->err, "coexistctl: %s: %m\n", args[0]);
         return EX_NOINPUT;
     }
-    problems = import_read(fp, name, c->cfg.recipient_delimiter, &set, print_problem, c);
+    problems = import_read(fp, name, &set, print_problem, c);
     if (problems == -1)
         fprintf(c->err, "coexistctl: %s: cannot read: %s; nothing imported\n", name,
                 ferror(fp) && errno ? strerror(errno) : "read error");

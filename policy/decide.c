@@ -20,43 +20,99 @@ const char *decide_rule_name(enum decide_rule rule)
     return names[rule];
 }
 
-int decide_route(const char *raw, const struct decide_settings *settings,
+const char *decide_rcpt_addr(const struct decide_rcpt *rcpt)
+{
+    if (rcpt->resolved != NULL && strchr(rcpt->resolved, '@') != NULL)
+        return rcpt->resolved;
+    return rcpt->raw;
+}
+
+/* with_extension - ALIAS with EXT (EXTLEN bytes) before its '@', into OUT. */
+static int with_extension(const char *alias, const char *ext, size_t extlen,
+                          char out[ADDR_BUFSIZE])
+{
+    const char *at = strrchr(alias, '@');
+    int n;
+
+    if (at == NULL)
+        return -1;
+    n = snprintf(out, ADDR_BUFSIZE, "%.*s%.*s%s", (int) (at - alias), alias,
+                 (int) extlen, ext, at);
+    return n < 0 || n >= ADDR_BUFSIZE ? -1 : 0;
+}
+
+/* route_user - RULE_USER from REC; EXT (if any) is the unmatched extension. */
+static int route_user(struct decide_route *route, const struct record *rec,
+                      const struct decide_settings *settings, const char *ext,
+                      size_t extlen, char err[DECIDE_ERR_MAX])
+{
+    route->rule = RULE_USER;
+    /* recipient_bcc_maps ignores the extension; virtual(5) propagates it. */
+    if (ext != NULL && rec->mode == MODE_REWRITE && settings->propagate_extension) {
+        if (with_extension(rec->alias, ext, extlen, route->alias) < 0) {
+            snprintf(err, DECIDE_ERR_MAX, "alias for '%s' too long", route->key);
+            return -1;
+        }
+    } else {
+        strcpy(route->alias, rec->alias);
+    }
+    return 0;
+}
+
+/* route_domain - RULE_DOMAIN: the whole local part at the legacy domain,
+ * as Postfix makes "@otherdomain" results (the extension is kept). */
+static int route_domain(struct decide_route *route, const struct record *rec,
+                        char err[DECIDE_ERR_MAX])
+{
+    const char *domain = addr_domain(route->key);
+
+    route->rule = RULE_DOMAIN;
+    if (snprintf(route->alias, sizeof(route->alias), "%.*s@%s",
+                 (int) (domain - 1 - route->key), route->key, rec->alias)
+        >= (int) sizeof(route->alias)) {
+        snprintf(err, DECIDE_ERR_MAX, "alias for '%s' too long", route->key);
+        return -1;
+    }
+    return 0;
+}
+
+int decide_route(const char *addr, const struct decide_settings *settings,
                  decide_lookup_fn lookup, void *lookup_ctx, int lenient,
                  struct decide_route *route, char err[DECIDE_ERR_MAX])
 {
-    char domain_key[ADDR_BUFSIZE];
     struct record rec;
-    const char *why;
+    const char *why, *ext = NULL;
+    size_t extlen = 0;
     int found;
 
     memset(route, 0, sizeof(*route));
-    if (addr_normalize(raw, settings->delimiters, route->key, &why) < 0) {
+    if (addr_normalize(addr, route->key, &why) < 0) {
         if (lenient)
-            return 0;
-        snprintf(err, DECIDE_ERR_MAX, "bad address '%s': %s", raw, why);
+            return (route->unresolved = why), 0;
+        snprintf(err, DECIDE_ERR_MAX, "bad address '%s': %s", addr, why);
         return -1;
     }
-    found = lookup(lookup_ctx, route->key, &rec, err);
+    strcpy(route->match, route->key);
+    found = lookup(lookup_ctx, route->match, &rec, err);
+    if (found == 0
+        && addr_split_extension(route->key, settings->delimiters, route->match, &ext,
+                                &extlen))
+        found = lookup(lookup_ctx, route->match, &rec, err);
     if (found == 0) {
-        snprintf(domain_key, sizeof(domain_key), "@%s", addr_domain(route->key));
-        found = lookup(lookup_ctx, domain_key, &rec, err);
-        if (found > 0) {
-            route->rule = RULE_DOMAIN;
-            if (snprintf(route->alias, sizeof(route->alias), "%.*s@%s",
-                         (int) (addr_domain(route->key) - 1 - route->key), route->key,
-                         rec.alias) >= (int) sizeof(route->alias)) {
-                snprintf(err, DECIDE_ERR_MAX, "alias for '%s' too long", route->key);
-                return -1;
-            }
-        }
-    } else if (found > 0) {
-        route->rule = RULE_USER;
-        strcpy(route->alias, rec.alias);
+        ext = NULL;
+        snprintf(route->match, sizeof(route->match), "@%s", addr_domain(route->key));
+        if ((found = lookup(lookup_ctx, route->match, &rec, err)) > 0
+            && route_domain(route, &rec, err) < 0)
+            return -1;
+    } else if (found > 0 && route_user(route, &rec, settings, ext, extlen, err) < 0) {
+        return -1;
     }
     if (found < 0)
         return -1;
-    if (found == 0)
+    if (found == 0) {
+        route->match[0] = '\0';
         return 0;
+    }
     route->mode = rec.mode;
     route->effective = record_effective_state(&rec, settings->now);
     route->routed = route->effective == STATE_UNMIGRATED;
@@ -211,7 +267,8 @@ int decide_actions_routes(const struct decide_rcpt *rcpts, size_t nrcpt,
         goto out;
     }
     for (i = 0; i < nrcpt; i++) {
-        if (decide_route(rcpts[i].raw, settings, lookup, lookup_ctx, 1, &routes[i], err) < 0)
+        if (decide_route(decide_rcpt_addr(&rcpts[i]), settings, lookup, lookup_ctx, 1,
+                         &routes[i], err) < 0)
             goto out;
         strcpy(keys[i], routes[i].key);
     }

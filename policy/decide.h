@@ -19,8 +19,11 @@
 
 /* One envelope recipient exactly as the MTA sent it. */
 struct decide_rcpt {
-    const char *raw;                /* argv[0], normally "<addr>" */
+    const char *raw;                /* argv[0], normally "<addr>": deletes name it */
     const char *const *esmtp_args;  /* NULL-terminated, or NULL */
+    /* The MTA's own resolution ({rcpt_addr}), looked up instead of RAW;
+     * NULL (or no '@' in it, as for Sendmail's local mailer) means RAW. */
+    const char *resolved;
 };
 
 /*
@@ -36,6 +39,9 @@ struct decide_settings {
     const char *delimiters;         /* subaddress delimiters, e.g. "+" */
     time_t now;                     /* for scheduled cutovers */
     int loop_detected;              /* the message carries our trace header */
+    /* A rewrite found without its extension carries it to the alias, as
+     * Postfix's propagate_unmatched_extensions does for virtual(5). */
+    int propagate_extension;
 };
 
 /* What one recipient resolves to, independent of the other recipients. */
@@ -45,16 +51,23 @@ struct decide_route {
     enum record_mode mode;
     enum record_state effective;
     char key[ADDR_BUFSIZE];         /* normalized recipient */
-    char alias[ADDR_BUFSIZE];       /* normalized legacy alias */
+    char match[ADDR_BUFSIZE];       /* the store key that matched, "" if none */
+    char alias[ADDR_BUFSIZE];       /* the legacy address to deliver to */
+    const char *unresolved;         /* why ADDR did not normalize (lenient), or NULL */
 };
 
+/* decide_rcpt_addr - the address of RCPT to look up: the MTA's, else the raw one. */
+const char *decide_rcpt_addr(const struct decide_rcpt *rcpt);
+
 /*
- * decide_route - resolve one address: user record first, then the domain
- * rule. Returns 0, or -1 with ERR set (bad address or lookup error).
- * An address that does not normalize is reported with rule RULE_NONE and
- * return 0 when LENIENT is set (the milter leaves such recipients alone).
+ * decide_route - resolve one address in Postfix's lookup order (virtual(5)):
+ * the full address, then the address without its extension, then the
+ * domain rule. Returns 0, or -1 with ERR set (bad address or lookup error).
+ * An address that does not normalize is reported with rule RULE_NONE,
+ * UNRESOLVED set and return 0 when LENIENT is set (the milter leaves such
+ * recipients alone, and logs them).
  */
-int decide_route(const char *raw, const struct decide_settings *settings,
+int decide_route(const char *addr, const struct decide_settings *settings,
                  decide_lookup_fn lookup, void *lookup_ctx, int lenient,
                  struct decide_route *route, char err[DECIDE_ERR_MAX]);
 

@@ -102,7 +102,7 @@ static int decode_alias(enum record_kind kind, const char *value, struct record 
     const char *why;
 
     if (kind == RECORD_USER) {
-        if (addr_normalize(value, "", norm, &why) < 0)
+        if (addr_normalize(value, norm, &why) < 0)
             FAIL("bad alias '%s': %s", value, why);
         if (strcmp(norm, value) != 0)
             FAIL("alias '%s' is not in normal form", value);

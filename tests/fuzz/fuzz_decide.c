@@ -3,7 +3,7 @@
  * (policy/decide.c).
  *
  * Input: a flags byte (bit 0: the message carries our trace header; bits
- * 1-3: the delimiter set), a byte for the clock (now = byte << 24, which
+ * 1-3: the delimiter set; bit 4: propagate_unmatched_extensions), a byte for the clock (now = byte << 24, which
  * straddles the cutovers of the seeds), then lines:
  *   =KEY RECORD-TEXT   a store record under KEY, decoded as the store does;
  *                      a record that does not decode is a lookup error,
@@ -115,7 +115,7 @@ static void check_result(const struct decide_rcpt *rcpts, size_t nrcpt,
             FUZZ_CHECK(strcmp(res->actions[b].addr, act->addr) != 0, "'%s' added twice",
                        act->addr);
         for (size_t i = 0; i < nrcpt; i++)
-            FUZZ_CHECK(addr_normalize(rcpts[i].raw, settings->delimiters, key, &why) < 0
+            FUZZ_CHECK(addr_normalize(rcpts[i].raw, key, &why) < 0
                        || strcmp(key, route.alias) != 0,
                        "'%s' added though recipient '%s' is it", act->addr, rcpts[i].raw);
     }
@@ -132,7 +132,7 @@ static void check_result(const struct decide_rcpt *rcpts, size_t nrcpt,
                 && strncmp(res->actions[a].addr + 1, route.alias, strlen(route.alias)) == 0
                 && res->actions[a].addr[strlen(route.alias) + 1] == '>';
         for (size_t j = 0; j < nrcpt && !found; j++)
-            found = addr_normalize(rcpts[j].raw, settings->delimiters, key, &why) == 0
+            found = addr_normalize(rcpts[j].raw, key, &why) == 0
                 && strcmp(key, route.alias) == 0;
         FUZZ_CHECK(found, "alias '%s' of '%s' is neither added nor a recipient",
                    route.alias, rcpts[i].raw);
@@ -199,6 +199,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     settings.loop_detected = data[0] & 1;
     settings.delimiters = delimiter_sets[(data[0] >> 1) & 7];
     settings.now = (time_t) data[1] << 24;
+    settings.propagate_extension = (data[0] >> 4) & 1;
     text = fuzz_strndup(data + 2, size - 2);
     t.count = 0;
     for (line = text; line != NULL; line = next) {
@@ -211,6 +212,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             char *tab;
 
             rcpts[nrcpt].raw = line;
+            rcpts[nrcpt].resolved = NULL;
             while (n < MAX_ARGS && (tab = strchr(line, '\t')) != NULL) {
                 *tab = '\0';
                 line = tab + 1;

@@ -45,11 +45,11 @@ esac
 sources() {
     local p=$ROOT/policy
     case $1 in
-        addr) echo "$p/addr.c" ;;
-        record) echo "$p/addr.c $p/timefmt.c $p/record.c" ;;
+        addr) echo "$p/addr.c $ADDR_LIBS" ;;
+        record) echo "$p/addr.c $p/timefmt.c $p/record.c $ADDR_LIBS" ;;
         config) echo "$p/config.c" ;;
-        csvio) echo "$p/addr.c $p/timefmt.c $p/record.c $p/csvio.c $JANSSON_FLAGS -lcsv" ;;
-        decide) echo "$p/addr.c $p/timefmt.c $p/record.c $p/decide.c" ;;
+        csvio) echo "$p/addr.c $p/timefmt.c $p/record.c $p/csvio.c $JANSSON_FLAGS -lcsv $ADDR_LIBS" ;;
+        decide) echo "$p/addr.c $p/timefmt.c $p/record.c $p/decide.c $ADDR_LIBS" ;;
         *) return 1 ;;
     esac
 }
@@ -69,6 +69,8 @@ if ! command -v "$CC" >/dev/null 2>&1; then
     finish
 fi
 JANSSON_FLAGS=$(pkg-config --cflags --libs jansson 2>/dev/null || echo "-ljansson")
+# addr.c: IDNA (libidn2) and Unicode case folding (libunistring).
+ADDR_LIBS="$(pkg-config --cflags --libs libidn2 2>/dev/null || echo "-lidn2") -lunistring"
 
 # Build every target at once: compiling with three sanitizers is the slow part.
 declare -A BUILD_PID

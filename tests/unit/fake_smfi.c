@@ -80,7 +80,7 @@ const char *fake_call_name(enum fake_call call)
 {
     static const char *const names[] = {
         "smfi_addrcpt", "smfi_addrcpt_par", "smfi_delrcpt", "smfi_addheader",
-        "smfi_setreply",
+        "smfi_setreply", "smfi_setsymlist",
     };
 
     return call < FAKE_NCALLS ? names[call] : "?";
@@ -145,6 +145,15 @@ int smfi_addheader(SMFICTX *ctx, char *name, char *value)
 {
     (void) ctx;
     return record(FAKE_ADDHEADER, name, value);
+}
+
+int smfi_setsymlist(SMFICTX *ctx, int where, char *macros)
+{
+    char stage[16];
+
+    (void) ctx;
+    snprintf(stage, sizeof(stage), "%d", where);
+    return record(FAKE_SETSYMLIST, stage, macros);
 }
 
 int smfi_setreply(SMFICTX *ctx, char *rcode, char *xcode, char *message)

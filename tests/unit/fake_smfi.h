@@ -20,6 +20,7 @@ enum fake_call {
     FAKE_DELRCPT,
     FAKE_ADDHEADER,
     FAKE_SETREPLY,
+    FAKE_SETSYMLIST,            /* arg1: the stage number, arg2: the macros */
     FAKE_NCALLS
 };
 

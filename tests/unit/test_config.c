@@ -373,6 +373,7 @@ static const char default_dump[] =
     "umask = 007\n"
     "pid_file = \n"
     "recipient_delimiter = +\n"
+    "propagate_unmatched_extensions = yes\n"
     "on_db_error = tempfail\n"
     "dry_run = no\n"
     "trace_header = X-Coexist-Milter\n"

@@ -410,6 +410,7 @@ struct explain_case {
     const char *input, *key, *rule;
     enum act act;
     const char *alias;
+    const char *match;          /* the record found, when it is not KEY itself */
 };
 
 static void expect_explain(struct fx *fx, const struct explain_case *ec)
@@ -421,6 +422,8 @@ static void expect_explain(struct fx *fx, const struct explain_case *ec)
     CHECK_STR(fx->err, "");
     n = snprintf(want, sizeof(want), "address: %s\nkey:     %s\nrule:    %s\n", ec->input,
                  ec->key, ec->rule);
+    if (ec->match != NULL)
+        n += snprintf(want + n, sizeof(want) - (size_t) n, "match:   %s\n", ec->match);
     switch (ec->act) {
     case ACT_UNKNOWN:
         snprintf(want + n, sizeof(want) - (size_t) n,
@@ -466,7 +469,7 @@ static const struct user users[10] = {
     {"eli.fox@corp.example", "Eli@POP.example", "rewrite", "w2",
      "eli.fox@corp.example", "eli@pop.example"},
     {"fay.gil+lists@corp.example", "fay@pop.example", NULL, "w2",
-     "fay.gil@corp.example", "fay@pop.example"},
+     "fay.gil+lists@corp.example", "fay@pop.example"},
     {"gus.hart@corp.example", "gus@pop.example", "bcc", NULL,
      "gus.hart@corp.example", "gus@pop.example"},
     {"hal.ivy@corp.example", "<hal@pop.example>", "rewrite", NULL,
@@ -517,22 +520,23 @@ static void expect_scenario_explains(struct fx *fx)
     static const struct explain_case extra[] = {
         /* the domain rule: same local part at the legacy domain, its mode */
         {"new.person@corp.example", "new.person@corp.example", "domain", ACT_REWRITE,
-         "new.person@pop.example"},
-        {"<New.Person+Tag@CORP.example>", "new.person@corp.example", "domain", ACT_REWRITE,
-         "new.person@pop.example"},
+         "new.person@pop.example", NULL},
+        {"<New.Person+Tag@CORP.example>", "new.person+tag@corp.example", "domain",
+         ACT_REWRITE, "new.person+tag@pop.example", NULL},
         /* a user record wins over its domain rule, tags and case aside */
-        {"<Dora.Eng+x@Corp.Example>", "dora.eng@corp.example", "user", ACT_BCC,
-         "dora@pop.example"},
-        {"ADAM.BARR+y@corp.example", "adam.barr@corp.example", "user", ACT_MIGRATED, NULL},
+        {"<Dora.Eng+x@Corp.Example>", "dora.eng+x@corp.example", "user", ACT_BCC,
+         "dora@pop.example", "dora.eng@corp.example"},
+        {"ADAM.BARR+y@corp.example", "adam.barr+y@corp.example", "user", ACT_MIGRATED, NULL,
+         "adam.barr@corp.example"},
         /* no rule: other domains, and the aliases themselves */
-        {"nobody@sales.example", "nobody@sales.example", "none", ACT_UNKNOWN, NULL},
-        {"adam@pop.example", "adam@pop.example", "none", ACT_UNKNOWN, NULL},
-        {"Someone@Elsewhere.Example", "someone@elsewhere.example", "none", ACT_UNKNOWN, NULL},
+        {"nobody@sales.example", "nobody@sales.example", "none", ACT_UNKNOWN, NULL, NULL},
+        {"adam@pop.example", "adam@pop.example", "none", ACT_UNKNOWN, NULL, NULL},
+        {"Someone@Elsewhere.Example", "someone@elsewhere.example", "none", ACT_UNKNOWN, NULL, NULL},
     };
 
     for (size_t i = 0; i < NUSERS; i++) {
         struct explain_case ec = {users[i].input, users[i].key, "user", ACT_BCC,
-                                  users[i].alias};
+                                  users[i].alias, NULL};
 
         if (in_w1(i))
             ec.act = ACT_MIGRATED;
@@ -570,7 +574,7 @@ static const char scenario_csv[] =
     "carl.dahl@corp.example,carl@pop.example,bcc,migrated,w1,\n"
     "dora.eng@corp.example,dora@pop.example,bcc,unmigrated,w2,\n"
     "eli.fox@corp.example,eli@pop.example,rewrite,unmigrated,w2,\n"
-    "fay.gil@corp.example,fay@pop.example,bcc,unmigrated,w2,\n"
+    "fay.gil+lists@corp.example,fay@pop.example,bcc,unmigrated,w2,\n"
     "gus.hart@corp.example,gus@pop.example,bcc,unmigrated,,\n"
     "hal.ivy@corp.example,hal@pop.example,rewrite,unmigrated,,\n"
     "ida.jay@corp.example,ida@pop.example,bcc,unmigrated,w3,\n"
@@ -782,7 +786,7 @@ static void test_add_users_and_domain_rule(void **state)
     char want[512];
 
     init_store(fx);
-    OK(fx, "add", "Adam.Barr+news@Corp.Example", "<ADAM@pop.example>", "--mode", "rewrite",
+    OK(fx, "add", "Adam.Barr@Corp.Example", "<ADAM@pop.example>", "--mode", "rewrite",
        "--wave", "w-1.a_b");
     CHECK_STR(fx->out, "");
     snprintf(want, sizeof(want), "add adam.barr@corp.example state=unmigrated mode=rewrite "
@@ -798,7 +802,7 @@ static void test_add_users_and_domain_rule(void **state)
         static const struct show_case cases[] = {
             {"adam.barr@corp.example", "adam.barr@corp.example", "user", "unmigrated",
              "unmigrated", "rewrite", "adam@pop.example", "w-1.a_b", "-"},
-            {"<ADAM.BARR+other@CORP.EXAMPLE>", "adam.barr@corp.example", "user",
+            {"<ADAM.BARR@CORP.EXAMPLE.>", "adam.barr@corp.example", "user",
              "unmigrated", "unmigrated", "rewrite", "adam@pop.example", "w-1.a_b", "-"},
             {"@corp.example", "@corp.example", "domain", "unmigrated", "unmigrated", "bcc",
              "pop.example", "-", "-"},
@@ -979,7 +983,7 @@ static void test_migrate_unmigrate_mode_remove(void **state)
     OK(fx, "add", "b@corp.example", "b@pop.example", "--mode", "rewrite");
     OK(fx, "add", "@corp.example", "@pop.example");
 
-    OK(fx, "migrate", "A+x@Corp.Example", "<b@corp.example>");
+    OK(fx, "migrate", "A@Corp.Example.", "<b@corp.example>");
     CHECK_STR(fx->out, "migrate: 2 records changed\n");
     snprintf(want, sizeof(want),
              "migrate a@corp.example state=migrated mode=bcc alias=a@pop.example actor=%s\n"
@@ -991,7 +995,7 @@ static void test_migrate_unmigrate_mode_remove(void **state)
                                             "migrated", "migrated", "bcc", "a@pop.example",
                                             "-", "-"};
         static const struct explain_case ec = {"b@corp.example", "b@corp.example", "user",
-                                               ACT_MIGRATED, NULL};
+                                               ACT_MIGRATED, NULL, NULL};
         expect_show(fx, &sc);
         expect_explain(fx, &ec);
     }
@@ -1003,7 +1007,7 @@ static void test_migrate_unmigrate_mode_remove(void **state)
     CHECK_STR(fx->out, "unmigrate: 1 record changed\n");
     {
         static const struct explain_case ec = {"b@corp.example", "b@corp.example", "user",
-                                               ACT_REWRITE, "b@pop.example"};
+                                               ACT_REWRITE, "b@pop.example", NULL};
         expect_explain(fx, &ec);
     }
 
@@ -1015,20 +1019,20 @@ static void test_migrate_unmigrate_mode_remove(void **state)
     CHECK_STR(fx->logs, want);
     {
         static const struct explain_case ec = {"b@corp.example", "b@corp.example", "user",
-                                               ACT_BCC, "b@pop.example"};
+                                               ACT_BCC, "b@pop.example", NULL};
         expect_explain(fx, &ec);
     }
     /* The domain rule's mode and state change like a user's. */
     OK(fx, "mode", "@CORP.example", "rewrite");
     {
         static const struct explain_case ec = {"c@corp.example", "c@corp.example", "domain",
-                                               ACT_REWRITE, "c@pop.example"};
+                                               ACT_REWRITE, "c@pop.example", NULL};
         expect_explain(fx, &ec);
     }
     OK(fx, "migrate", "@corp.example");
     {
         static const struct explain_case ec = {"c@corp.example", "c@corp.example", "domain",
-                                               ACT_MIGRATED, NULL};
+                                               ACT_MIGRATED, NULL, NULL};
         expect_explain(fx, &ec);
     }
 
@@ -1041,14 +1045,14 @@ static void test_migrate_unmigrate_mode_remove(void **state)
     EXPECT_RC(fx, CTL(fx, "show", "b@corp.example"), EX_NOUSER);
     {
         static const struct explain_case ec = {"b@corp.example", "b@corp.example", "domain",
-                                               ACT_REWRITE, "b@pop.example"};
+                                               ACT_REWRITE, "b@pop.example", NULL};
         expect_explain(fx, &ec);
     }
     OK(fx, "remove", "a@corp.example", "@corp.example");
     CHECK_STR(fx->out, "remove: 2 records removed\n");
     {
         static const struct explain_case ec = {"b@corp.example", "b@corp.example", "none",
-                                               ACT_UNKNOWN, NULL};
+                                               ACT_UNKNOWN, NULL, NULL};
         expect_explain(fx, &ec);
     }
     OK(fx, "export");
@@ -1067,12 +1071,12 @@ static void test_wave_migrate(void **state)
         fail_msg("migrate --wave w2 logged %zu lines, want 3:\n%s", fx->nlogs, fx->logs);
     CHECK_CONTAINS(fx->logs, "migrate dora.eng@corp.example state=migrated");
     CHECK_CONTAINS(fx->logs, "migrate eli.fox@corp.example state=migrated");
-    CHECK_CONTAINS(fx->logs, "migrate fay.gil@corp.example state=migrated");
+    CHECK_CONTAINS(fx->logs, "migrate fay.gil+lists@corp.example state=migrated");
 
     for (size_t i = 0; i < NUSERS; i++) {
         int w2 = users[i].wave && strcmp(users[i].wave, "w2") == 0;
         struct explain_case ec = {users[i].key, users[i].key, "user",
-                                  w2 ? ACT_MIGRATED : ACT_BCC, users[i].alias};
+                                  w2 ? ACT_MIGRATED : ACT_BCC, users[i].alias, NULL};
 
         if (!w2 && users[i].mode && strcmp(users[i].mode, "rewrite") == 0)
             ec.act = ACT_REWRITE;
@@ -1082,7 +1086,7 @@ static void test_wave_migrate(void **state)
     CHECK_STR(fx->out, "address,alias,mode,state,wave,cutover\n"
                        "dora.eng@corp.example,dora@pop.example,bcc,migrated,w2,\n"
                        "eli.fox@corp.example,eli@pop.example,rewrite,migrated,w2,\n"
-                       "fay.gil@corp.example,fay@pop.example,bcc,migrated,w2,\n");
+                       "fay.gil+lists@corp.example,fay@pop.example,bcc,migrated,w2,\n");
     OK(fx, "stats");
     CHECK_STR(fx->out, "users:      10\ndomains:    1\nunmigrated: 8\nmigrated:   3\n"
                        "bcc:        6\nrewrite:    5\nwave w1: 3\nwave w2: 3\nwave w3: 2\n");
@@ -1117,11 +1121,11 @@ static void test_scheduled_cutover(void **state)
              "unmigrated", "bcc", "offset@pop.example", "-", "2999-12-04T17:00:00Z"},
         };
         static const struct explain_case explains[] = {
-            {"past@corp.example", "past@corp.example", "user", ACT_MIGRATED, NULL},
+            {"past@corp.example", "past@corp.example", "user", ACT_MIGRATED, NULL, NULL},
             {"future@corp.example", "future@corp.example", "user", ACT_REWRITE,
-             "future@pop.example"},
+             "future@pop.example", NULL},
             {"offset@corp.example", "offset@corp.example", "user", ACT_BCC,
-             "offset@pop.example"},
+             "offset@pop.example", NULL},
         };
 
         for (size_t i = 0; i < 3; i++) {
@@ -1187,7 +1191,7 @@ static void test_multi_address_all_or_nothing(void **state)
         fail_msg("rolled-back commands were journaled");
     {
         static const struct explain_case ec = {"a@corp.example", "a@corp.example", "user",
-                                               ACT_BCC, "a@pop.example"};
+                                               ACT_BCC, "a@pop.example", NULL};
         expect_explain(fx, &ec);
     }
     free(before.data);
@@ -1199,26 +1203,28 @@ static void test_explain_table(void **state)
     struct fx *fx = *state;
     static const struct explain_case cases[] = {
         /* user rule: bcc, rewrite, migrated, scheduled in the past */
-        {"u.bcc@corp.example", "u.bcc@corp.example", "user", ACT_BCC, "ub@pop.example"},
-        {"<U.Bcc+tag@CORP.EXAMPLE>", "u.bcc@corp.example", "user", ACT_BCC, "ub@pop.example"},
-        {"  <u.bcc@corp.example>  ", "u.bcc@corp.example", "user", ACT_BCC, "ub@pop.example"},
-        {"u.rw@corp.example", "u.rw@corp.example", "user", ACT_REWRITE, "ur@pop.example"},
-        {"u.mig@corp.example", "u.mig@corp.example", "user", ACT_MIGRATED, NULL},
-        {"u.past@corp.example", "u.past@corp.example", "user", ACT_MIGRATED, NULL},
+        {"u.bcc@corp.example", "u.bcc@corp.example", "user", ACT_BCC, "ub@pop.example", NULL},
+        {"<U.Bcc+tag@CORP.EXAMPLE>", "u.bcc+tag@corp.example", "user", ACT_BCC,
+         "ub@pop.example", "u.bcc@corp.example"},
+        {"  <u.bcc@corp.example>  ", "u.bcc@corp.example", "user", ACT_BCC, "ub@pop.example", NULL},
+        {"u.rw@corp.example", "u.rw@corp.example", "user", ACT_REWRITE, "ur@pop.example", NULL},
+        {"u.mig@corp.example", "u.mig@corp.example", "user", ACT_MIGRATED, NULL, NULL},
+        {"u.past@corp.example", "u.past@corp.example", "user", ACT_MIGRATED, NULL, NULL},
         {"u.future@corp.example", "u.future@corp.example", "user", ACT_BCC,
-         "uf@pop.example"},
+         "uf@pop.example", NULL},
         /* a user in a migrated domain is routed by its own record */
         {"u.in-mig@mig.example", "u.in-mig@mig.example", "user", ACT_REWRITE,
-         "uim@pop.example"},
+         "uim@pop.example", NULL},
         /* domain rules: bcc, rewrite, migrated */
-        {"x@corp.example", "x@corp.example", "domain", ACT_BCC, "x@pop.example"},
-        {"X.Y+z@Corp.Example", "x.y@corp.example", "domain", ACT_BCC, "x.y@pop.example"},
-        {"x@rw.example", "x@rw.example", "domain", ACT_REWRITE, "x@legacy-rw.example"},
-        {"x@mig.example", "x@mig.example", "domain", ACT_MIGRATED, NULL},
+        {"x@corp.example", "x@corp.example", "domain", ACT_BCC, "x@pop.example", NULL},
+        {"X.Y+z@Corp.Example", "x.y+z@corp.example", "domain", ACT_BCC, "x.y+z@pop.example",
+         NULL},
+        {"x@rw.example", "x@rw.example", "domain", ACT_REWRITE, "x@legacy-rw.example", NULL},
+        {"x@mig.example", "x@mig.example", "domain", ACT_MIGRATED, NULL, NULL},
         /* no rule */
-        {"x@sub.corp.example", "x@sub.corp.example", "none", ACT_UNKNOWN, NULL},
-        {"ub@pop.example", "ub@pop.example", "none", ACT_UNKNOWN, NULL},
-        {"x@nowhere.example", "x@nowhere.example", "none", ACT_UNKNOWN, NULL},
+        {"x@sub.corp.example", "x@sub.corp.example", "none", ACT_UNKNOWN, NULL, NULL},
+        {"ub@pop.example", "ub@pop.example", "none", ACT_UNKNOWN, NULL, NULL},
+        {"x@nowhere.example", "x@nowhere.example", "none", ACT_UNKNOWN, NULL, NULL},
     };
 
     init_store(fx);
@@ -1885,13 +1891,13 @@ static void test_reverse_chain_caught_by_check(void **state)
 {
     struct fx *fx = *state;
     static const char *const chains[][6] = {
-        {"add", "<ADAM+x@POP.example>", "adam@older.example"},
+        {"add", "<ADAM@POP.example>", "adam@older.example"},
         {"add", "@pop.example", "@older.example"},
     };
     static const struct explain_case explains[] = {
         {"adam.barr@corp.example", "adam.barr@corp.example", "user", ACT_BCC,
-         "adam@pop.example"},
-        {"adam@pop.example", "adam@pop.example", "user", ACT_BCC, "adam@older.example"},
+         "adam@pop.example", NULL},
+        {"adam@pop.example", "adam@pop.example", "user", ACT_BCC, "adam@older.example", NULL},
     };
     char want[512];
 
@@ -1928,7 +1934,12 @@ static void test_reverse_chain_caught_by_check(void **state)
     CHECK_STR(fx->out, want);
 }
 
-/* recipient_delimiter from the config shapes every key the CLI makes. */
+/*
+ * Issue 10: recipient_delimiter = +- no longer shapes the keys the CLI
+ * makes. "jean-luc" is stored as jean-luc, "jean" is another person, and
+ * adding jean-marie replaces neither; explain follows Postfix's lookup
+ * order with the configured delimiters.
+ */
 static void test_recipient_delimiter_from_config(void **state)
 {
     struct fx *fx = *state;
@@ -1938,16 +1949,32 @@ static void test_recipient_delimiter_from_config(void **state)
              fx->db);
     write_text(fx->conf, conf);
     init_store(fx);
-    OK(fx, "add", "Adam-Lists@corp.example", "adam@pop.example");
+    OK(fx, "add", "Jean-Luc@corp.example", "jl@pop.example");
+    OK(fx, "add", "jean@corp.example", "jean@pop.example", "--mode", "rewrite");
+    OK(fx, "add", "jean-marie@corp.example", "jm@pop.example");
     {
-        static const struct show_case sc = {"adam+x@corp.example", "adam@corp.example",
+        static const struct show_case sc = {"jean-luc@corp.example", "jean-luc@corp.example",
                                             "user", "unmigrated", "unmigrated", "bcc",
-                                            "adam@pop.example", "-", "-"};
-        static const struct explain_case ec = {"adam-news@corp.example", "adam@corp.example",
-                                               "user", ACT_BCC, "adam@pop.example"};
+                                            "jl@pop.example", "-", "-"};
+        static const struct show_case sc2 = {"jean@corp.example", "jean@corp.example",
+                                             "user", "unmigrated", "unmigrated", "rewrite",
+                                             "jean@pop.example", "-", "-"};
+        static const struct explain_case ec[] = {
+            {"jean-luc@corp.example", "jean-luc@corp.example", "user", ACT_BCC,
+             "jl@pop.example", NULL},
+            {"jean@corp.example", "jean@corp.example", "user", ACT_REWRITE,
+             "jean@pop.example", NULL},
+            /* no record of its own: found without the extension "-paul" */
+            {"jean-paul@corp.example", "jean-paul@corp.example", "user", ACT_REWRITE,
+             "jean-paul@pop.example", "jean@corp.example"},
+        };
         expect_show(fx, &sc);
-        expect_explain(fx, &ec);
+        expect_show(fx, &sc2);
+        for (size_t i = 0; i < sizeof(ec) / sizeof(ec[0]); i++)
+            expect_explain(fx, &ec[i]);
     }
+    OK(fx, "stats");
+    CHECK_CONTAINS(fx->out, "3");
     /* The alias is never stripped: it is a mailbox at the legacy system. */
     OK(fx, "add", "bea@corp.example", "bea-old+x@pop.example");
     CHECK_CONTAINS(fx->logs, "alias=bea-old+x@pop.example");

@@ -101,7 +101,9 @@ static int decide(const char *const *raws, size_t n, const char *const *args,
                   char err[DECIDE_ERR_MAX])
 {
     struct decide_rcpt *rcpts = calloc(n ? n : 1, sizeof(*rcpts));
-    struct decide_settings settings = {"+", NOW, loop};
+    struct decide_settings settings = {
+        .delimiters = "+", .now = NOW, .loop_detected = loop, .propagate_extension = 1,
+    };
     int rc;
 
     assert_non_null(rcpts);
@@ -143,8 +145,9 @@ static void expect(const char *what, const struct entry *entries, size_t nentrie
 #define REWRITE(alias, rule) \
     "add <" alias "> [NOTIFY=SUCCESS,DELAY " ORCPT "] rewrite/" rule " #0\n" \
     "delete " RAW " [] rewrite/" rule " #0\n"
-#define LOOKUP_USER "adam.barr@corp.example"
-#define LOOKUP_BOTH "adam.barr@corp.example @corp.example"
+/* Postfix's order (virtual(5)): the full address, without the extension, @domain. */
+#define LOOKUP_USER "adam.barr+news@corp.example adam.barr@corp.example"
+#define LOOKUP_BOTH LOOKUP_USER " @corp.example"
 
 static void test_decision_table(void **state)
 {
@@ -162,22 +165,24 @@ static void test_decision_table(void **state)
         {MODE_BCC, 1, RULE_USER, "", LOOKUP_USER},
         {MODE_BCC, 2, RULE_USER, "", LOOKUP_USER},
         {MODE_BCC, 3, RULE_USER, BCC("adam@pop.example", "user"), LOOKUP_USER},
-        {MODE_BCC, 0, RULE_DOMAIN, BCC("adam.barr@pop.example", "domain"), LOOKUP_BOTH},
+        {MODE_BCC, 0, RULE_DOMAIN, BCC("adam.barr+news@pop.example", "domain"), LOOKUP_BOTH},
         {MODE_BCC, 1, RULE_DOMAIN, "", LOOKUP_BOTH},
         {MODE_BCC, 2, RULE_DOMAIN, "", LOOKUP_BOTH},
-        {MODE_BCC, 3, RULE_DOMAIN, BCC("adam.barr@pop.example", "domain"), LOOKUP_BOTH},
+        {MODE_BCC, 3, RULE_DOMAIN, BCC("adam.barr+news@pop.example", "domain"), LOOKUP_BOTH},
         {MODE_BCC, 0, RULE_NONE, "", LOOKUP_BOTH},
         {MODE_BCC, 1, RULE_NONE, "", LOOKUP_BOTH},
         {MODE_BCC, 2, RULE_NONE, "", LOOKUP_BOTH},
         {MODE_BCC, 3, RULE_NONE, "", LOOKUP_BOTH},
-        {MODE_REWRITE, 0, RULE_USER, REWRITE("adam@pop.example", "user"), LOOKUP_USER},
+        {MODE_REWRITE, 0, RULE_USER, REWRITE("adam+news@pop.example", "user"), LOOKUP_USER},
         {MODE_REWRITE, 1, RULE_USER, "", LOOKUP_USER},
         {MODE_REWRITE, 2, RULE_USER, "", LOOKUP_USER},
-        {MODE_REWRITE, 3, RULE_USER, REWRITE("adam@pop.example", "user"), LOOKUP_USER},
-        {MODE_REWRITE, 0, RULE_DOMAIN, REWRITE("adam.barr@pop.example", "domain"), LOOKUP_BOTH},
+        {MODE_REWRITE, 3, RULE_USER, REWRITE("adam+news@pop.example", "user"), LOOKUP_USER},
+        {MODE_REWRITE, 0, RULE_DOMAIN, REWRITE("adam.barr+news@pop.example", "domain"),
+         LOOKUP_BOTH},
         {MODE_REWRITE, 1, RULE_DOMAIN, "", LOOKUP_BOTH},
         {MODE_REWRITE, 2, RULE_DOMAIN, "", LOOKUP_BOTH},
-        {MODE_REWRITE, 3, RULE_DOMAIN, REWRITE("adam.barr@pop.example", "domain"), LOOKUP_BOTH},
+        {MODE_REWRITE, 3, RULE_DOMAIN, REWRITE("adam.barr+news@pop.example", "domain"),
+         LOOKUP_BOTH},
         {MODE_REWRITE, 0, RULE_NONE, "", LOOKUP_BOTH},
         {MODE_REWRITE, 1, RULE_NONE, "", LOOKUP_BOTH},
         {MODE_REWRITE, 2, RULE_NONE, "", LOOKUP_BOTH},
@@ -272,7 +277,7 @@ static void test_esmtp_args(void **state)
          "delete <adam.barr@corp.example> [] rewrite/user #0\n"},
         /* The sender's spelling, xtext-encoded; no brackets (a non_smtpd form). */
         {"Adam.Barr+x=y@Corp.Example", NULL,
-         "add <adam@pop.example> [ORCPT=rfc822;Adam.Barr+2Bx+3Dy@Corp.Example] "
+         "add <adam+x=y@pop.example> [ORCPT=rfc822;Adam.Barr+2Bx+3Dy@Corp.Example] "
          "rewrite/user #0\ndelete Adam.Barr+x=y@Corp.Example [] rewrite/user #0\n"},
         /* bcc ignores the original's DSN arguments. */
         {"<Bob@corp.example>", a_both, "add <bob@pop.example> [NOTIFY=NEVER] bcc/user #0\n"},
@@ -366,7 +371,11 @@ static void test_duplicates(void **state)
         {"x2@corp.example", "v=1 state=unmigrated mode=rewrite alias=x@pop.example.net"},
     };
     static const char *const alias_present[] = {"<adam.barr@corp.example>",
-                                                "<Adam+Old@POP.Example>"};
+                                                "<Adam@POP.Example>"};
+    /* adam+old@pop.example is another address (Postfix's duplicate filter
+     * compares whole addresses): the alias is still added. */
+    static const char *const alias_tagged[] = {"<adam.barr@corp.example>",
+                                               "<adam+old@pop.example>"};
     static const char *const alias_first[] = {"<ADAM@pop.example>", "<adam.barr@corp.example>"};
     static const char *const same_alias[] = {"<a@corp.example>", "<b@corp.example>"};
     static const char *const user_tag[] = {"<adam.barr@corp.example>",
@@ -378,7 +387,11 @@ static void test_duplicates(void **state)
         size_t n;
         const char *want_bcc, *want_rewrite;
     } cases[] = {
-        {"alias already a recipient (other case, +tag)", alias_present, 2, "",
+        {"alias already a recipient (other case)", alias_present, 2, "",
+         "delete <adam.barr@corp.example> [] rewrite/user #0\n"},
+        {"the alias with an extension is another recipient", alias_tagged, 2,
+         "add <adam@pop.example> [NOTIFY=NEVER] bcc/user #0\n",
+         "add <adam@pop.example> [ORCPT=rfc822;adam.barr@corp.example] rewrite/user #0\n"
          "delete <adam.barr@corp.example> [] rewrite/user #0\n"},
         {"alias already a recipient, listed first", alias_first, 2, "",
          "delete <adam.barr@corp.example> [] rewrite/user #1\n"},
@@ -387,9 +400,13 @@ static void test_duplicates(void **state)
          "add <shared@pop.example> [ORCPT=rfc822;a@corp.example] rewrite/user #0\n"
          "delete <a@corp.example> [] rewrite/user #0\n"
          "delete <b@corp.example> [] rewrite/user #1\n"},
+        /* bcc ignores the extension (recipient_bcc_maps): one copy; a
+         * rewrite carries it (virtual(5)): two legacy addresses */
         {"user and user+tag", user_tag, 2,
          "add <adam@pop.example> [NOTIFY=NEVER] bcc/user #0\n",
          "add <adam@pop.example> [ORCPT=rfc822;adam.barr@corp.example] rewrite/user #0\n"
+         "add <adam+tag@pop.example> [ORCPT=rfc822;Adam.Barr+2BTag@corp.example] "
+         "rewrite/user #1\n"
          "delete <adam.barr@corp.example> [] rewrite/user #0\n"
          "delete <Adam.Barr+Tag@corp.example> [] rewrite/user #1\n"},
         {"an alias that is a prefix of another is not a duplicate", prefix_alias, 2,
@@ -611,7 +628,7 @@ static void test_route(void **state)
         const char *key, *alias, *err;
     } cases[] = {
         {"<Adam.Barr+x@Corp.Example>", "+", 0, 0, RULE_USER, 1, STATE_UNMIGRATED, MODE_BCC,
-         "adam.barr@corp.example", "adam@pop.example", ""},
+         "adam.barr+x@corp.example", "adam@pop.example", ""},
         {"zed@corp.example", "+", 0, 0, RULE_DOMAIN, 1, STATE_UNMIGRATED, MODE_REWRITE,
          "zed@corp.example", "zed@pop.example", ""},
         {"nobody@other.example", "+", 0, 0, RULE_NONE, 0, STATE_UNMIGRATED, MODE_BCC,
@@ -623,7 +640,7 @@ static void test_route(void **state)
         {"soon@corp.example", "+", 0, 0, RULE_USER, 1, STATE_UNMIGRATED, MODE_REWRITE,
          "soon@corp.example", "soon@pop.example", ""},
         {"adam.barr-x@corp.example", "+-", 0, 0, RULE_USER, 1, STATE_UNMIGRATED, MODE_BCC,
-         "adam.barr@corp.example", "adam@pop.example", ""},
+         "adam.barr-x@corp.example", "adam@pop.example", ""},
         {"adam.barr-x@corp.example", "+", 0, 0, RULE_DOMAIN, 1, STATE_UNMIGRATED, MODE_REWRITE,
          "adam.barr-x@corp.example", "adam.barr-x@pop.example", ""},
         {"adam.barr+x@corp.example", "", 0, 0, RULE_DOMAIN, 1, STATE_UNMIGRATED, MODE_REWRITE,
@@ -639,7 +656,9 @@ static void test_route(void **state)
     (void) state;
 
     for (size_t i = 0; i < N(cases); i++) {
-        struct decide_settings settings = {cases[i].delims, NOW, 0};
+        struct decide_settings settings = {
+            .delimiters = cases[i].delims, .now = NOW, .propagate_extension = 1,
+        };
         struct table t = TABLE(entries);
         struct decide_route route;
         char err[DECIDE_ERR_MAX] = "", what[96];
@@ -663,6 +682,146 @@ static void test_route(void **state)
         CHECK_STR(route.key, cases[i].key);
         CHECK_STR(route.alias, cases[i].alias);
     }
+}
+
+/* ---- Postfix's lookup order, delimiters, the MTA's resolution ------------- */
+
+/* route_one - decide_route of ADDR with DELIMS and PROPAGATE over ENTRIES. */
+static void route_one(const struct entry *entries, size_t n, const char *addr,
+                      const char *delims, int propagate, struct decide_route *route,
+                      struct table *t)
+{
+    struct decide_settings settings = {
+        .delimiters = delims, .now = NOW, .propagate_extension = propagate,
+    };
+    char err[DECIDE_ERR_MAX] = "";
+
+    *t = (struct table) {entries, n, 0, ""};
+    if (decide_route(addr, &settings, lookup, t, 0, route, err) < 0)
+        fail_msg("decide_route(%s): %s", addr, err);
+}
+
+/*
+ * test_lookup_order - issue 10: with recipient_delimiter = +- the key
+ * "jean-luc" is its own person, "jean" another; the full address is looked
+ * up first, then without the extension, then @domain, as virtual(5) says.
+ */
+static void test_lookup_order(void **state)
+{
+    static const struct entry entries[] = {
+        {"jean-luc@corp.example", "v=1 state=unmigrated mode=bcc alias=jl@pop.example"},
+        {"jean@corp.example", "v=1 state=unmigrated mode=rewrite alias=jean@pop.example"},
+        {"adam+special@corp.example", "v=1 state=unmigrated mode=bcc alias=sp@pop.example"},
+        {"adam@corp.example", "v=1 state=unmigrated mode=rewrite alias=adam@pop.example"},
+        {"owner-list@corp.example", "v=1 state=unmigrated mode=bcc alias=ol@pop.example"},
+        {"@corp.example", "v=1 state=unmigrated mode=rewrite legacy=pop.example"},
+    };
+    static const struct {
+        const char *addr, *delims;
+        int propagate;
+        const char *match, *alias, *lookups;
+    } cases[] = {
+        {"jean-luc@corp.example", "+-", 1, "jean-luc@corp.example", "jl@pop.example",
+         "jean-luc@corp.example"},
+        {"jean@corp.example", "+-", 1, "jean@corp.example", "jean@pop.example",
+         "jean@corp.example"},
+        /* jean-marie has no record: Postfix finds jean (extension "-marie") */
+        {"jean-marie@corp.example", "+-", 1, "jean@corp.example", "jean-marie@pop.example",
+         "jean-marie@corp.example jean@corp.example"},
+        {"jean-marie@corp.example", "+-", 0, "jean@corp.example", "jean@pop.example",
+         "jean-marie@corp.example jean@corp.example"},
+        /* with "+" only, "-" is no delimiter: the domain rule, local part whole */
+        {"jean-marie@corp.example", "+", 1, "@corp.example", "jean-marie@pop.example",
+         "jean-marie@corp.example @corp.example"},
+        {"Jean-Luc+x@Corp.Example", "+-", 1, "jean@corp.example", "jean-luc+x@pop.example",
+         "jean-luc+x@corp.example jean@corp.example"},
+        /* the full address wins over the bare one */
+        {"adam+special@corp.example", "+", 1, "adam+special@corp.example", "sp@pop.example",
+         "adam+special@corp.example"},
+        {"adam+other@corp.example", "+", 1, "adam@corp.example", "adam+other@pop.example",
+         "adam+other@corp.example adam@corp.example"},
+        /* owner-* is never split when "-" is a delimiter */
+        {"owner-list@corp.example", "+-", 1, "owner-list@corp.example", "ol@pop.example",
+         "owner-list@corp.example"},
+        {"owner-other@corp.example", "+-", 1, "@corp.example", "owner-other@pop.example",
+         "owner-other@corp.example @corp.example"},
+        {"zed-x+y@corp.example", "-+", 1, "@corp.example", "zed-x+y@pop.example",
+         "zed-x+y@corp.example zed@corp.example @corp.example"},
+    };
+    (void) state;
+
+    for (size_t i = 0; i < N(cases); i++) {
+        struct decide_route route;
+        struct table t;
+        char what[160];
+
+        snprintf(what, sizeof(what), "case %zu (%s, '%s')", i, cases[i].addr, cases[i].delims);
+        route_one(entries, N(entries), cases[i].addr, cases[i].delims, cases[i].propagate,
+                  &route, &t);
+        CHECK_STR(route.match, cases[i].match);
+        CHECK_STR(route.alias, cases[i].alias);
+        CHECK_STR(t.log, cases[i].lookups);
+    }
+}
+
+/* test_resolved_address - the MTA's {rcpt_addr} is looked up, the raw form deleted. */
+static void test_resolved_address(void **state)
+{
+    static const struct entry entries[] = {
+        {"carol@corp.example", "v=1 state=unmigrated mode=rewrite alias=carol@pop.example"},
+    };
+    static const struct {
+        const char *raw, *resolved, *want;
+    } cases[] = {
+        {"<carol%corp.example@mx.local>", "carol@corp.example",
+         "add <carol@pop.example> [ORCPT=rfc822;carol%corp.example@mx.local] rewrite/user #0\n"
+         "delete <carol%corp.example@mx.local> [] rewrite/user #0\n"},
+        {"<\"carol@corp.example\"@mx.local>", "carol@corp.example",
+         "add <carol@pop.example> [ORCPT=rfc822;\"carol@corp.example\"@mx.local] "
+         "rewrite/user #0\ndelete <\"carol@corp.example\"@mx.local> [] rewrite/user #0\n"},
+        /* Sendmail's local mailer: {rcpt_addr} without a domain: the raw form */
+        {"<carol@corp.example>", "carol",
+         "add <carol@pop.example> [ORCPT=rfc822;carol@corp.example] rewrite/user #0\n"
+         "delete <carol@corp.example> [] rewrite/user #0\n"},
+        /* what the MTA resolved decides, even against the raw text */
+        {"<carol@corp.example>", "someone@else.example", ""},
+    };
+    (void) state;
+
+    for (size_t i = 0; i < N(cases); i++) {
+        struct decide_settings settings = {.delimiters = "+", .now = NOW};
+        struct decide_rcpt rcpt = {cases[i].raw, NULL, cases[i].resolved};
+        struct table t = TABLE(entries);
+        struct decide_result result = {0};
+        char err[DECIDE_ERR_MAX], got[2048], what[160];
+
+        snprintf(what, sizeof(what), "case %zu (%s as %s)", i, cases[i].raw,
+                 cases[i].resolved);
+        if (decide_actions(&rcpt, 1, &settings, lookup, &t, &result, err) < 0)
+            fail_msg("%s: %s", what, err);
+        CHECK_STR(format_actions(&result, got, sizeof(got)), cases[i].want);
+        decide_result_free(&result);
+    }
+}
+
+/* test_unresolved_reported - a recipient nobody can resolve says why. */
+static void test_unresolved_reported(void **state)
+{
+    struct decide_settings settings = {.delimiters = "+", .now = NOW};
+    struct decide_rcpt rcpts[] = {{"<\"carol@corp.example\"@mx.local>", NULL, NULL},
+                                  {"<ok@corp.example>", NULL, NULL}};
+    struct decide_route routes[2];
+    struct decide_result result = {0};
+    struct table t = {NULL, 0, 0, ""};
+    char err[DECIDE_ERR_MAX];
+
+    (void) state;
+    assert_int_equal(decide_actions_routes(rcpts, 2, &settings, lookup, &t, &result, routes,
+                                           err), 0);
+    assert_non_null(routes[0].unresolved);
+    assert_non_null(strstr(routes[0].unresolved, "invalid character"));
+    assert_null(routes[1].unresolved);
+    decide_result_free(&result);
 }
 
 static void test_rule_names(void **state)
@@ -733,6 +892,9 @@ int main(void)
         cmocka_unit_test(test_zero_recipients),
         cmocka_unit_test(test_many_recipients),
         cmocka_unit_test(test_route),
+        cmocka_unit_test(test_lookup_order),
+        cmocka_unit_test(test_resolved_address),
+        cmocka_unit_test(test_unresolved_reported),
         cmocka_unit_test(test_rule_names),
         cmocka_unit_test(test_xtext),
     };

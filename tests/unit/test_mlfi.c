@@ -286,7 +286,10 @@ static void test_negotiate(void **state)
                                               &pf0, &pf1, &pf2, &pf3),
                      SMFIS_CONTINUE);
     assert_int_equal(pf0, SMFIF_ADDRCPT | SMFIF_ADDRCPT_PAR | SMFIF_DELRCPT
-                     | SMFIF_ADDHDRS);
+                     | SMFIF_ADDHDRS | SMFIF_SETSYMLIST);
+    /* The MTA's resolved recipient is asked for at RCPT. */
+    assert_int_equal(fake_smfi_count_of(FAKE_SETSYMLIST), 1);
+    expect_call(0, FAKE_SETSYMLIST, "3", "{rcpt_addr}");  /* SMFIM_ENVRCPT */
     /* What libmilter pre-filled stays; the body and other steps are skipped. */
     assert_true(pf1 & SMFIP_SKIP);
     assert_true(pf1 & SMFIP_NOBODY);
@@ -341,15 +344,56 @@ static void test_rewrite_adds_then_deletes_raw(void **state)
     assert_int_equal(message(f, raw, "NOTIFY=SUCCESS,FAILURE"), SMFIS_CONTINUE);
     log = capture_stop(f);
     expect_ncalls(3);
-    expect_call(0, FAKE_ADDRCPT_PAR, "<bob@pop.example>", NULL);
+    /* The unmatched extension goes with the rewrite, as virtual(5) does it. */
+    expect_call(0, FAKE_ADDRCPT_PAR, "<bob+news@pop.example>", NULL);
     /* The original's NOTIFY is kept and ORCPT names what the sender typed. */
     assert_non_null(strstr(fake_smfi_get(0)->arg2, "NOTIFY=SUCCESS,FAILURE"));
     assert_non_null(strstr(fake_smfi_get(0)->arg2, "ORCPT=rfc822;"));
     /* Deleted by its raw form: Postfix compares case-sensitively. */
     expect_call(1, FAKE_DELRCPT, raw, NULL);
     expect_trace_header(2);
-    expect_log(log, "QID1: rewrite rcpt=<bob.smith@corp.example> "
-               "alias=<bob@pop.example> rule=user\n");
+    expect_log(log, "QID1: rewrite rcpt=<bob.smith+news@corp.example> "
+               "alias=<bob+news@pop.example> rule=user\n");
+}
+
+/*
+ * test_rcpt_addr_macro - the address the MTA resolved ({rcpt_addr} at RCPT)
+ * is routed; the raw argv[0] is what the delete names. Postfix resolves
+ * "<bob.smith%corp.example@mx.local>" to bob.smith@corp.example itself.
+ */
+static void test_rcpt_addr_macro(void **state)
+{
+    struct fixture *f = *state;
+    const char *raw = "<bob.smith%corp.example@mx.local>";
+    const char *log;
+
+    capture_start(f);
+    mail(f);
+    fake_ctx_set_macro(f->ctx, "{rcpt_addr}", "bob.smith@corp.example");
+    rcpt(f, raw, NULL);
+    fake_ctx_set_macro(f->ctx, "i", "QID1");
+    header(f, "Subject", "hello");
+    assert_int_equal(eom(f), SMFIS_CONTINUE);
+    log = capture_stop(f);
+    expect_ncalls(3);
+    expect_call(0, FAKE_ADDRCPT_PAR, "<bob@pop.example>", NULL);
+    expect_call(1, FAKE_DELRCPT, raw, NULL);
+    expect_log(log, "QID1: rewrite rcpt=<bob.smith@corp.example> alias=<bob@pop.example>");
+}
+
+/* test_unresolved_logged - a recipient nobody could resolve is logged, not skipped silently. */
+static void test_unresolved_logged(void **state)
+{
+    struct fixture *f = *state;
+    const char *log;
+
+    capture_start(f);
+    assert_int_equal(message(f, "<\"bob.smith@corp.example\"@mx.local>", NULL),
+                     SMFIS_CONTINUE);
+    log = capture_stop(f);
+    expect_ncalls(0);
+    expect_log(log, "QID1: unresolved rcpt=<\"bob.smith@corp.example\"@mx.local>: "
+               "invalid character in local part; left alone\n");
 }
 
 static void test_domain_rule(void **state)
@@ -723,6 +767,8 @@ int main(void)
         T(test_negotiate),
         T(test_bcc_adds_alias_with_notify_never),
         T(test_rewrite_adds_then_deletes_raw),
+        T(test_rcpt_addr_macro),
+        T(test_unresolved_logged),
         T(test_domain_rule),
         T(test_unknown_and_migrated_left_alone),
         T(test_log_names_only_routed),
