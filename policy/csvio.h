@@ -36,7 +36,10 @@ typedef void (*import_problem_fn)(const char *message, void *ctx);
 
 /*
  * import_read - parse FP (named NAME in messages) as CSV, or JSON when its
- * first non-blank byte is '['. DELIMITERS is the subaddress delimiter set.
+ * first non-blank byte is '['; a UTF-8 byte order mark before it (Excel's
+ * "CSV UTF-8") is skipped. A problem in a row is reported at the line the
+ * row starts on, also when a quoted field spans lines. DELIMITERS is the
+ * subaddress delimiter set.
  * Every problem goes to PROBLEM. Returns the number of problems (0: SET is
  * complete and consistent), or -1 if the stream could not be read.
  */

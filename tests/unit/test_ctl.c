@@ -1434,8 +1434,16 @@ static void test_import_malformed_changes_nothing(void **state)
         {"unterminated-quote.csv",
          "address,alias,mode,state,wave,cutover\n"
          "a@corp.example,a@pop.example,bcc,unmigrated,,\n"
-         "\"b@corp.example,b@pop.example,bcc,unmigrated,,\n",
-         {"3: CSV syntax: error parsing data while strict checking enabled"}},
+         "\"b@corp.example,b@pop.example,bcc,unmigrated,,\n"
+         "c@corp.example,c@pop.example,bcc,unmigrated,,\n"
+         "d@corp.example,d@pop.example,bcc,unmigrated,,\n",
+         {"3: CSV syntax: error parsing data while strict checking enabled (quoted field "
+          "still open at end of file)"}},
+        {"bom-bad-row.csv",
+         "\xEF\xBB\xBF" "address,alias,mode,state,wave,cutover\r\n"
+         "a@corp.example,a@pop.example,bcc,unmigrated,,\r\n"
+         "\"b\r\n@corp.example\",b@pop.example,bcc,unmigrated,,\r\n",
+         {"3: bad address 'b\r\n@corp.example': control character in address"}},
         {"too-many-fields.csv",
          "address,alias,mode,state,wave,cutover\n"
          "a@corp.example,a@pop.example,bcc,unmigrated,,,extra\n",
