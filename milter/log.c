@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 
 #include "log.h"
 
@@ -140,29 +141,52 @@ void log_warnx(const char *fmt, ...)
     log_emit(LOG_WARNING, line);
 }
 
-/* fatal - the environment is broken (errno says how): log and exit. */
-void fatal(const char *fmt, ...)
+/* log_fatal - the CRIT line of a fatal error, then exit with STATUS. */
+static void log_fatal(int status, int errnum, const char *fmt, va_list ap)
+    LOG_PRINTF(3, 0) __attribute__((noreturn));
+static void log_fatal(int status, int errnum, const char *fmt, va_list ap)
 {
     char line[LOG_LINE_MAX];
+
+    log_vformat(line, sizeof(line), "fatal: ", errnum, fmt, ap);
+    log_emit(LOG_CRIT, line);
+    exit(status);
+}
+
+/* fatal - a system call failed (errno says how): log and exit EX_OSERR. */
+void fatal(const char *fmt, ...)
+{
     int saved = errno;
     va_list ap;
 
     va_start(ap, fmt);
-    log_vformat(line, sizeof(line), "fatal: ", saved, fmt, ap);
-    va_end(ap);
-    log_emit(LOG_CRIT, line);
-    exit(EXIT_FAILURE);
+    log_fatal(EX_OSERR, saved, fmt, ap);
 }
 
-/* fatalx - the environment is broken (no errno): log and exit. */
+/* fatalx - the program is broken (no errno): log and exit EX_SOFTWARE. */
 void fatalx(const char *fmt, ...)
 {
-    char line[LOG_LINE_MAX];
     va_list ap;
 
     va_start(ap, fmt);
-    log_vformat(line, sizeof(line), "fatal: ", 0, fmt, ap);
-    va_end(ap);
-    log_emit(LOG_CRIT, line);
-    exit(EXIT_FAILURE);
+    log_fatal(EX_SOFTWARE, 0, fmt, ap);
+}
+
+/* fatal_status - as fatal, with the sysexits code STATUS. */
+void fatal_status(int status, const char *fmt, ...)
+{
+    int saved = errno;
+    va_list ap;
+
+    va_start(ap, fmt);
+    log_fatal(status, saved, fmt, ap);
+}
+
+/* fatalx_status - as fatalx, with the sysexits code STATUS. */
+void fatalx_status(int status, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    log_fatal(status, 0, fmt, ap);
 }

@@ -44,8 +44,16 @@ void log_qid(int prio, const char *qid, const char *fmt, ...) LOG_PRINTF(3, 4);
 void log_warn(const char *fmt, ...) LOG_PRINTF(1, 2);
 void log_warnx(const char *fmt, ...) LOG_PRINTF(1, 2);
 
-/* fatal - log at LOG_CRIT (with strerror(errno)) and exit; fatalx without errno. */
+/*
+ * fatal - log at LOG_CRIT (with strerror(errno)) and exit EX_OSERR; fatalx
+ * without errno, exit EX_SOFTWARE. The _status forms exit with STATUS, a
+ * sysexits.h code that says what went wrong (EX_CONFIG, EX_CANTCREAT...).
+ */
 void fatal(const char *fmt, ...) LOG_PRINTF(1, 2) __attribute__((noreturn));
 void fatalx(const char *fmt, ...) LOG_PRINTF(1, 2) __attribute__((noreturn));
+void fatal_status(int status, const char *fmt, ...) LOG_PRINTF(2, 3)
+    __attribute__((noreturn));
+void fatalx_status(int status, const char *fmt, ...) LOG_PRINTF(2, 3)
+    __attribute__((noreturn));
 
 #endif

@@ -7,6 +7,9 @@
  * detach; write the pid file; only then open the state store, so that the
  * unprivileged user owns every handle the daemon keeps. A missing store is
  * not fatal: messages get the on_db_error answer until it appears.
+ * Everything that can be refused before binding is refused first, by
+ * startup_check, which -n runs too: "configuration OK" means it starts.
+ * Every fatal exit carries a sysexits.h code (coexist-milter.8 lists them).
  * libmilter itself handles SIGHUP and SIGTERM (stop) and SIGINT (abort).
  */
 #include <config.h>
@@ -19,8 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -91,30 +96,129 @@ static void parse_args(int argc, char **argv, struct options *opt)
     }
 }
 
-/* die_config - a start-up problem the administrator must fix in the config. */
-static void die_config(const char *fmt, ...) LOG_PRINTF(1, 2) __attribute__((noreturn));
-static void die_config(const char *fmt, ...)
+/* check_fail - record a start-up problem in ERR; returns STATUS. */
+static int check_fail(char *err, size_t len, int status, const char *fmt, ...)
+    LOG_PRINTF(4, 5);
+static int check_fail(char *err, size_t len, int status, const char *fmt, ...)
 {
-    char line[1024];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
+    vsnprintf(err, len, fmt, ap);
     va_end(ap);
-    log_msg(LOG_CRIT, "fatal: %s", line);
-    exit(EX_CONFIG);
+    return status;
 }
 
-/* check_config - -n: report the first error as "file:line: message". */
+/*
+ * check_identity - the configured user and group as ids into ID, and the
+ * refusals drop_privileges would make later: root without allow_root, a
+ * user other than ourselves when not started as root.
+ */
+static int check_identity(const struct config *cfg, struct identity *id, char *err,
+                          size_t len)
+{
+    const struct passwd *pw;
+    const struct group *gr;
+
+    memset(id, 0, sizeof(*id));
+    if (cfg->user[0] == '\0') {
+        if (cfg->group[0] != '\0')
+            return check_fail(err, len, EX_CONFIG, "group = %s needs user to be set "
+                              "as well", cfg->group);
+        if ((geteuid() == 0 || getuid() == 0) && !cfg->allow_root)
+            return check_fail(err, len, EX_CONFIG, REFUSE_ROOT);
+        return EX_OK;
+    }
+    if ((pw = getpwnam(cfg->user)) == NULL)
+        return check_fail(err, len, EX_NOUSER, "user %s: no such user", cfg->user);
+    id->change = 1;
+    id->uid = pw->pw_uid;
+    id->gid = pw->pw_gid;
+    if (cfg->group[0] != '\0') {
+        if ((gr = getgrnam(cfg->group)) == NULL)
+            return check_fail(err, len, EX_NOUSER, "group %s: no such group", cfg->group);
+        id->gid = gr->gr_gid;
+    }
+    if (id->uid == 0 && !cfg->allow_root)
+        return check_fail(err, len, EX_CONFIG, REFUSE_ROOT);
+    if (geteuid() != 0 && (getuid() != id->uid || geteuid() != id->uid))
+        return check_fail(err, len, EX_NOPERM, "cannot run as user %s: started as uid "
+                          "%lu, not as root", cfg->user, (unsigned long) getuid());
+    return EX_OK;
+}
+
+/* unix_socket_path - the file behind a unix: or local: socket, else NULL. */
+static const char *unix_socket_path(const char *spec)
+{
+    if (strncmp(spec, "unix:", 5) == 0)
+        return spec + 5;
+    if (strncmp(spec, "local:", 6) == 0)
+        return spec + 6;
+    return NULL;
+}
+
+/* check_parent_dir - the directory PATH would be created in must exist. */
+static int check_parent_dir(const char *what, const char *path, int status, char *err,
+                            size_t len)
+{
+    char dir[CONFIG_STR_MAX];
+    const char *slash = strrchr(path, '/');
+    struct stat sb;
+
+    if (slash == NULL)
+        return EX_OK;           /* relative to the working directory */
+    snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int) (slash - path), path);
+    if (stat(dir, &sb) < 0)
+        return check_fail(err, len, status, "%s %s: directory %s: %s", what, path, dir,
+                          strerror(errno));
+    if (!S_ISDIR(sb.st_mode))
+        return check_fail(err, len, status, "%s %s: %s is not a directory", what, path,
+                          dir);
+    return EX_OK;
+}
+
+/*
+ * startup_check - every check of start-up short of binding the socket,
+ * the one function behind both -n and a real start, so that "configuration
+ * OK" means the daemon starts. Returns EX_OK with ID filled in, or the
+ * sysexits code start-up would exit with and the reason in ERR.
+ */
+static int startup_check(const struct config *cfg, struct identity *id, char *err,
+                         size_t len)
+{
+    struct sockaddr_un sun;
+    const char *path = unix_socket_path(cfg->socket);
+    int rc;
+
+    if ((rc = check_identity(cfg, id, err, len)) != EX_OK)
+        return rc;
+    if (path != NULL && (path[0] == '\0' || strlen(path) >= sizeof(sun.sun_path)))
+        return check_fail(err, len, EX_CONFIG, "socket %s: the path must have 1 to %zu "
+                          "bytes", cfg->socket, sizeof(sun.sun_path) - 1);
+    if (path != NULL && (rc = check_parent_dir("socket", path, EX_CONFIG, err, len)) != EX_OK)
+        return rc;
+    if (cfg->pid_file[0] != '\0'
+        && (rc = check_parent_dir("pid_file", cfg->pid_file, EX_CANTCREAT, err, len)) != EX_OK)
+        return rc;
+    return EX_OK;
+}
+
+/* check_config - -n: report the first error as "file:line: message" or as start-up would. */
 static int check_config(const char *path)
 {
     char err[CONFIG_ERR_MAX];
     struct config cfg;
+    struct identity id;
+    int rc;
 
     config_defaults(&cfg);
     if (config_load(&cfg, path, 0, err) < 0) {
         fprintf(stderr, "coexist-milter: %s\n", err);
         return EX_CONFIG;
+    }
+    if ((rc = startup_check(&cfg, &id, err, sizeof(err))) != EX_OK) {
+        fprintf(stderr, "coexist-milter: %s: %s\n", path, err);
+        return rc;
     }
     fprintf(stderr, "coexist-milter: %s: configuration OK\n", path);
     return EX_OK;
@@ -129,69 +233,38 @@ static void load_config(const struct options *opt, struct config *cfg)
     log_open(LOG_IDENT, LOG_MAIL, LOG_INFO, 1);
     config_defaults(cfg);
     if (config_load(cfg, opt->config_path, 0, err) < 0)
-        die_config("%s", err);
+        fatalx_status(EX_CONFIG, "%s", err);
     /* Start-up errors also go to stderr: whoever started us must see them. */
     log_open(LOG_IDENT, cfg->syslog_facility, cfg->log_level, 1);
-}
-
-/* resolve_identity - the configured user and group as ids, or exit. */
-static void resolve_identity(const struct config *cfg, struct identity *id)
-{
-    const struct passwd *pw;
-    const struct group *gr;
-
-    memset(id, 0, sizeof(*id));
-    if (cfg->user[0] == '\0') {
-        if (cfg->group[0] != '\0')
-            die_config("group = %s needs user to be set as well", cfg->group);
-        /* Refuse before the socket exists, not after (drop_privileges checks again). */
-        if (geteuid() == 0 && !cfg->allow_root)
-            die_config(REFUSE_ROOT);
-        return;
-    }
-    if ((pw = getpwnam(cfg->user)) == NULL)
-        die_config("user %s: no such user", cfg->user);
-    id->change = 1;
-    id->uid = pw->pw_uid;
-    id->gid = pw->pw_gid;
-    if (cfg->group[0] == '\0')
-        return;
-    if ((gr = getgrnam(cfg->group)) == NULL)
-        die_config("group %s: no such group", cfg->group);
-    id->gid = gr->gr_gid;
-}
-
-/* unix_socket_path - the file behind a unix: or local: socket, else NULL. */
-static const char *unix_socket_path(const char *spec)
-{
-    if (strncmp(spec, "unix:", 5) == 0)
-        return spec + 5;
-    if (strncmp(spec, "local:", 6) == 0)
-        return spec + 6;
-    return NULL;
 }
 
 /*
  * open_socket - listen where the config says. smfi_opensocket(1) removes a
  * stale unix socket first. The socket is handed to the daemon's user, so
  * that with a group shared with the MTA and umask 007 only the MTA connects.
+ * startup_check has vetted the spec: what fails here is the system's
+ * (address in use, no permission), so EX_UNAVAILABLE.
  */
 static void open_socket(const struct config *cfg, const struct identity *id)
 {
     const char *path = unix_socket_path(cfg->socket);
 
     if (smfi_setconn((char *) cfg->socket) != MI_SUCCESS)
-        die_config("socket %s: not a valid milter socket", cfg->socket);
+        fatalx_status(EX_CONFIG, "socket %s: not a valid milter socket", cfg->socket);
     umask(cfg->umask);
     if (smfi_opensocket(1) != MI_SUCCESS)
-        die_config("socket %s: cannot listen (does its directory exist, is "
-                   "the address free?)", cfg->socket);
+        fatalx_status(EX_UNAVAILABLE, "socket %s: cannot listen (is the address free, "
+                      "may we write its directory?)", cfg->socket);
     if (path != NULL && id->change && geteuid() == 0
         && chown(path, id->uid, id->gid) < 0)
         fatal("chown %s", path);
 }
 
-/* drop_privileges - become the configured user for good, or refuse root. */
+/*
+ * drop_privileges - become the configured user for good. check_identity
+ * refused what it could foresee; what is checked again here is what only
+ * the system calls can tell.
+ */
 static void drop_privileges(const struct config *cfg, const struct identity *id)
 {
     if (id->change && geteuid() == 0) {
@@ -202,13 +275,13 @@ static void drop_privileges(const struct config *cfg, const struct identity *id)
         if (setuid(id->uid) < 0)
             fatal("setuid %lu", (unsigned long) id->uid);
         if (id->uid != 0 && setuid(0) == 0)
-            fatalx("could regain root after dropping privileges");
+            fatalx_status(EX_OSERR, "could regain root after dropping privileges");
     }
     if (id->change && (getuid() != id->uid || geteuid() != id->uid))
-        die_config("cannot run as user %s: started as uid %lu, not as root",
-                   cfg->user, (unsigned long) getuid());
+        fatalx_status(EX_NOPERM, "cannot run as user %s: started as uid %lu, not as root",
+                      cfg->user, (unsigned long) getuid());
     if ((geteuid() == 0 || getuid() == 0) && !cfg->allow_root)
-        die_config(REFUSE_ROOT);
+        fatalx_status(EX_CONFIG, REFUSE_ROOT);
 }
 
 /* write_pid_file - the daemon's pid for init scripts; "" means none. */
@@ -219,20 +292,24 @@ static void write_pid_file(const char *path)
     if (path[0] == '\0')
         return;
     if ((fp = fopen(path, "w")) == NULL)
-        fatal("pid_file %s", path);
+        fatal_status(EX_CANTCREAT, "pid_file %s", path);
     fprintf(fp, "%ld\n", (long) getpid());
     if (fclose(fp) != 0)
-        fatal("pid_file %s", path);
+        fatal_status(EX_CANTCREAT, "pid_file %s", path);
 }
 
 /* start - everything before smfi_main(); the callbacks get the store handle. */
 static void start(const struct options *opt, struct config *cfg)
 {
     char err[DECIDE_ERR_MAX];
+    char why[CONFIG_ERR_MAX];
     struct identity id;
     struct dbhandle *dbh;
+    int rc;
 
-    resolve_identity(cfg, &id);
+    /* Refuse before the socket exists, not after: what -n checks, exactly. */
+    if ((rc = startup_check(cfg, &id, why, sizeof(why))) != EX_OK)
+        fatalx_status(rc, "%s", why);
     if (smfi_register(mlfi_desc) != MI_SUCCESS)
         fatalx("smfi_register failed");
     open_socket(cfg, &id);
@@ -241,7 +318,7 @@ static void start(const struct options *opt, struct config *cfg)
         fatal("daemon");
     write_pid_file(cfg->pid_file);
     if ((dbh = dbh_new(cfg->state_db)) == NULL)
-        fatalx("out of memory");
+        fatalx_status(EX_OSERR, "out of memory");
     /* A missing store is logged by dbh_open; messages get on_db_error meanwhile. */
     (void) dbh_open(dbh, err);
     mlfi_init(cfg, dbh);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <unicase.h>
+#include <unictype.h>
 #include <unistr.h>
 
 #include "addr.h"
@@ -57,14 +58,26 @@ static int local_char_ok(unsigned char c)
     return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~.", c) != NULL;
 }
 
-/* has_c1_control - whether the UTF-8 text S (LEN bytes) holds U+0080..U+009F. */
-static int has_c1_control(const char *s, size_t len)
+/*
+ * utf8_visible - whether the UTF-8 text S (LEN bytes, valid) has only
+ * visible characters: no C1 control, no format character (U+FEFF, the
+ * byte order mark; U+200B), no Unicode space or separator. Such an address
+ * looks like another one to an admin, and no MTA would route it sensibly.
+ */
+static int utf8_visible(const char *s, size_t len, const char **err)
 {
-    for (size_t i = 0; i + 1 < len; i++)
-        if ((unsigned char) s[i] == 0xc2 && (unsigned char) s[i + 1] >= 0x80
-            && (unsigned char) s[i + 1] <= 0x9f)
-            return 1;
-    return 0;
+    const uint8_t *p = (const uint8_t *) s, *end = p + len;
+    ucs4_t uc;
+
+    while (p < end) {
+        p += u8_mbtouc(&uc, p, (size_t) (end - p));
+        if (uc_is_general_category(uc, UC_CATEGORY_Cc))
+            return (*err = "control character in address"), 0;
+        if (uc_is_general_category(uc, UC_CATEGORY_Cf)
+            || uc_is_general_category(uc, UC_CATEGORY_Z))
+            return (*err = "invisible or space character in address"), 0;
+    }
+    return 1;
 }
 
 /* check_local - validate a local part of LEN bytes (quoting removed). */
@@ -91,8 +104,8 @@ static int check_local(const char *local, size_t len, const char **err)
     }
     if (utf8 && u8_check((const uint8_t *) local, len) != NULL)
         return (*err = "invalid UTF-8 in address"), -1;
-    if (utf8 && has_c1_control(local, len))
-        return (*err = "control character in address"), -1;
+    if (utf8 && !utf8_visible(local, len, err))
+        return -1;
     return 0;
 }
 

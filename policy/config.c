@@ -64,13 +64,46 @@ static const struct config_key config_keys[] = {
 };
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
+/*
+ * check_port - the PORT of inet:PORT@ADDR or inet6:PORT@ADDR. libmilter
+ * parses it with atoi() and keeps the low 16 bits: 99999 would listen on
+ * 34463 while the log says 99999. Names from /etc/services are refused too:
+ * the MTA's side of the configuration names a number.
+ */
+static const char *check_port(const char *port)
+{
+    unsigned long n = 0;
+    const char *p;
+
+    for (p = port; *p != '\0' && *p != '@'; p++) {
+        if (!isdigit((unsigned char) *p) || p - port >= 5)
+            return "port must be a number from 1 to 65535";
+        n = n * 10 + (unsigned long) (*p - '0');
+    }
+    if (p == port || n < 1 || n > 65535)
+        return "port must be a number from 1 to 65535";
+    return NULL;
+}
+
+/* check_socket - unix:PATH, local:PATH, inet:PORT@ADDR or inet6:PORT@ADDR. */
+static const char *check_socket(const char *value)
+{
+    if (strncmp(value, "unix:", 5) == 0 || strncmp(value, "local:", 6) == 0)
+        return NULL;
+    if (strncmp(value, "inet:", 5) == 0)
+        return check_port(value + 5);
+    if (strncmp(value, "inet6:", 6) == 0)
+        return check_port(value + 6);
+    return "must be unix:PATH or inet:PORT@ADDR";
+}
+
 /* check_string - per-key rules for string values. */
 static const char *check_string(const struct config_key *key, const char *value)
 {
-    if (strcmp(key->name, "socket") == 0 && strncmp(value, "unix:", 5) != 0
-        && strncmp(value, "local:", 6) != 0 && strncmp(value, "inet:", 5) != 0
-        && strncmp(value, "inet6:", 6) != 0)
-        return "must be unix:PATH or inet:PORT@ADDR";
+    const char *why;
+
+    if (strcmp(key->name, "socket") == 0 && (why = check_socket(value)) != NULL)
+        return why;
     if (strcmp(key->name, "state_db") == 0 && value[0] != '/')
         return "must be an absolute path";
     if (strcmp(key->name, "trace_header") == 0) {
@@ -162,9 +195,7 @@ static int parse_line(struct config *cfg, char *line, const char *path, int line
     const char *why;
     size_t i, len = strlen(line);
 
-    /* The terminator (LF or CRLF) is not part of the line. */
-    if (len > 0 && line[len - 1] == '\n')
-        line[--len] = '\0';
+    /* The LF is gone (read_line); a CR before it is not part of the line. */
     if (len > 0 && line[len - 1] == '\r')
         line[--len] = '\0';
     for (char *p = line; *p; p++)
@@ -189,11 +220,48 @@ static int parse_line(struct config *cfg, char *line, const char *path, int line
     return 0;
 }
 
+/* Line length the parser accepts, terminator not counted. */
+#define LINE_MAX_LEN 1022
+
+enum line_status { LINE_OK, LINE_EOF, LINE_TOO_LONG, LINE_NUL };
+
+/*
+ * read_line - one line of FP into BUF (LINE_MAX_LEN + 1 bytes) without its
+ * LF. Read byte by byte rather than with fgets, which cannot tell a NUL
+ * byte from the end of its buffer: a binary file must be named as such,
+ * not as "line too long". The rest of a bad line is consumed.
+ */
+static enum line_status read_line(FILE *fp, char *buf)
+{
+    size_t len = 0;
+    int c, nul = 0, too_long = 0, any = 0;
+
+    while ((c = getc(fp)) != EOF) {
+        any = 1;
+        if (c == '\n')
+            break;
+        if (c == '\0')
+            nul = 1;
+        else if (len < LINE_MAX_LEN)
+            buf[len++] = (char) c;
+        else
+            too_long = 1;
+    }
+    buf[len] = '\0';
+    if (!any)
+        return LINE_EOF;
+    return nul ? LINE_NUL : too_long ? LINE_TOO_LONG : LINE_OK;
+}
+
+/* UTF-8 byte order mark, as Windows editors write at the start of a file. */
+#define UTF8_BOM "\xEF\xBB\xBF"
+
 int config_load(struct config *cfg, const char *path, int missing_ok,
                 char err[CONFIG_ERR_MAX])
 {
-    char line[1024];
+    char line[LINE_MAX_LEN + 1];
     int lineno = 0, rc = 0;
+    enum line_status status;
     FILE *fp = fopen(path, "r");
 
     if (fp == NULL) {
@@ -202,14 +270,19 @@ int config_load(struct config *cfg, const char *path, int missing_ok,
         snprintf(err, CONFIG_ERR_MAX, "%s: %s", path, strerror(errno));
         return -1;
     }
-    while (rc == 0 && fgets(line, sizeof(line), fp) != NULL) {
+    while (rc == 0 && (status = read_line(fp, line)) != LINE_EOF) {
         lineno++;
-        if (strchr(line, '\n') == NULL && !feof(fp)) {
+        rc = -1;
+        /* A BOM would be read as part of the first key: say what it is. */
+        if (lineno == 1 && strncmp(line, UTF8_BOM, 3) == 0)
+            snprintf(err, CONFIG_ERR_MAX, "%s:1: UTF-8 byte order mark at start of file; "
+                     "save it without BOM", path);
+        else if (status == LINE_NUL)
+            snprintf(err, CONFIG_ERR_MAX, "%s:%d: NUL byte in line", path, lineno);
+        else if (status == LINE_TOO_LONG)
             snprintf(err, CONFIG_ERR_MAX, "%s:%d: line too long", path, lineno);
-            rc = -1;
-            break;
-        }
-        rc = parse_line(cfg, line, path, lineno, err);
+        else
+            rc = parse_line(cfg, line, path, lineno, err);
     }
     if (rc == 0 && ferror(fp)) {
         snprintf(err, CONFIG_ERR_MAX, "%s: read error", path);

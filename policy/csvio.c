@@ -107,7 +107,8 @@ static void csv_field(void *data, size_t len, void *arg)
 {
     struct reader *rd = arg;
 
-    if (rd->nfields == 0)
+    /* A row not started by read_csv: one that follows a bare CR on its line. */
+    if (rd->row_line == 0)
         rd->row_line = rd->line;
     if (rd->nfields < NFIELDS) {
         if (len >= FIELD_MAX || memchr(data, '\0', len))
@@ -124,7 +125,7 @@ static void csv_field(void *data, size_t len, void *arg)
 static void csv_row(int c, void *arg)
 {
     struct reader *rd = arg;
-    unsigned line = rd->nfields ? rd->row_line : rd->line;
+    unsigned line = rd->row_line ? rd->row_line : rd->line;
     (void) c;
 
     if (rd->rows++ == 0) {
@@ -141,8 +142,33 @@ static void csv_row(int c, void *arg)
         validate_row(rd, line, rd->fields);
     }
     rd->nfields = 0;
+    rd->row_line = 0;
     rd->field_too_long = 0;
     memset(rd->fields, 0, sizeof(rd->fields));
+}
+
+/* blank_line - whether BUF (N bytes) is only a line terminator: no row. */
+static int blank_line(const char *buf, size_t n)
+{
+    return strspn(buf, "\r\n") == n;
+}
+
+/*
+ * syntax_error - a CSV syntax problem, at the line its row starts on: a
+ * quoted field may span lines (an open quote swallows the rest of the
+ * file), and the start of the row is what the administrator can find.
+ */
+static void syntax_error(struct reader *rd, struct csv_parser *parser, const char *where)
+{
+    unsigned start = rd->row_line ? rd->row_line : rd->line;
+
+    if (where != NULL)
+        report(rd, start, "CSV syntax: %s (%s)", csv_strerror(csv_error(parser)), where);
+    else if (start != rd->line)
+        report(rd, start, "CSV syntax: %s (in the row starting here, on line %u)",
+               csv_strerror(csv_error(parser)), rd->line);
+    else
+        report(rd, start, "CSV syntax: %s", csv_strerror(csv_error(parser)));
 }
 
 /* read_csv - feed FP to libcsv line by line, so rows know their line. */
@@ -152,18 +178,25 @@ static int read_csv(FILE *fp, struct reader *rd)
     char *buf = NULL;
     size_t cap = 0;
     ssize_t n;
+    int failed = 0;
 
     if (csv_init(&parser, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0)
         return -1;
     while ((n = getline(&buf, &cap, fp)) > 0) {
         rd->line++;
+        if (rd->row_line == 0 && !blank_line(buf, (size_t) n))
+            rd->row_line = rd->line;
         if (csv_parse(&parser, buf, (size_t) n, csv_field, csv_row, rd) != (size_t) n) {
-            report(rd, rd->line, "CSV syntax: %s", csv_strerror(csv_error(&parser)));
+            syntax_error(rd, &parser, NULL);
+            failed = 1;
             break;
         }
     }
-    if (csv_fini(&parser, csv_field, csv_row, rd) != 0)
-        report(rd, rd->line, "CSV syntax: %s", csv_strerror(csv_error(&parser)));
+    /* After a syntax error the half-parsed row is no row: no more problems. */
+    if (failed)
+        (void) csv_fini(&parser, NULL, NULL, NULL);
+    else if (csv_fini(&parser, csv_field, csv_row, rd) != 0)
+        syntax_error(rd, &parser, "quoted field still open at end of file");
     csv_free(&parser);
     free(buf);
     if (ferror(fp))
@@ -271,7 +304,26 @@ static void check_set(struct reader *rd)
     }
 }
 
-int import_read(FILE *fp, const char *name, struct import_set *set, import_problem_fn problem, void *ctx)
+/*
+ * skip_bom - skip a UTF-8 byte order mark at the start of FP: Excel's
+ * "CSV UTF-8" writes one, and some editors put one before JSON. Returns 0,
+ * or -1 if the file starts with 0xEF but not a BOM: no byte can be pushed
+ * back past one, and such a file is neither CSV with our header nor JSON.
+ */
+static int skip_bom(FILE *fp)
+{
+    int c = getc(fp);
+
+    if (c != 0xEF) {
+        if (c != EOF)
+            ungetc(c, fp);
+        return 0;
+    }
+    return getc(fp) == 0xBB && getc(fp) == 0xBF ? 0 : -1;
+}
+
+int import_read(FILE *fp, const char *name, struct import_set *set,
+                import_problem_fn problem, void *ctx)
 {
     struct reader *rd = calloc(1, sizeof(*rd));
     int c, rc;
@@ -282,6 +334,12 @@ int import_read(FILE *fp, const char *name, struct import_set *set, import_probl
     rd->set = set;
     rd->problem = problem;
     rd->ctx = ctx;
+    if (skip_bom(fp) < 0) {
+        report(rd, 1, "header must be address,alias,mode,state,wave,cutover");
+        rc = rd->problems;
+        free(rd);
+        return rc;
+    }
     /* Skipped newlines still count: CSV problems name the file's lines. */
     while ((c = getc(fp)) != EOF && isspace(c))
         if (c == '\n')

@@ -36,11 +36,15 @@ typedef void (*import_problem_fn)(const char *message, void *ctx);
 
 /*
  * import_read - parse FP (named NAME in messages) as CSV, or JSON when its
- * first non-blank byte is '['. Keys are kept whole (no extension is
- * stripped: see addr.h). Every problem goes to PROBLEM. Returns the number of problems (0: SET is
+ * first non-blank byte is '['; a UTF-8 byte order mark before it (Excel's
+ * "CSV UTF-8") is skipped. A problem in a row is reported at the line the
+ * row starts on, also when a quoted field spans lines. Keys are kept whole
+ * (no extension is stripped: see addr.h). Every problem goes to PROBLEM.
+ * Returns the number of problems (0: SET is
  * complete and consistent), or -1 if the stream could not be read.
  */
-int import_read(FILE *fp, const char *name, struct import_set *set, import_problem_fn problem, void *ctx);
+int import_read(FILE *fp, const char *name, struct import_set *set,
+                import_problem_fn problem, void *ctx);
 void import_set_free(struct import_set *set);
 
 /* import_row_record - the record to store for ROW. */

@@ -34,6 +34,7 @@ struct ctl {
     const char *opt_limit;
     const char *opt_hash_size;
     int opt_replace;
+    int opt_allow_empty;
 };
 
 /*

@@ -35,6 +35,7 @@ static const struct ctl_option ctl_options[] = {
     {"--limit", 'l', 1, offsetof(struct ctl, opt_limit)},
     {"--hash-size", 'h', 1, offsetof(struct ctl, opt_hash_size)},
     {"--replace", 'r', 0, offsetof(struct ctl, opt_replace)},
+    {"--allow-empty", 'e', 0, offsetof(struct ctl, opt_allow_empty)},
 };
 
 struct ctl_verb {
@@ -56,7 +57,7 @@ static const struct ctl_verb ctl_verbs[] = {
     {"show", ctl_show, 1, 1, "", "show ADDRESS", 0},
     {"explain", ctl_explain, 1, 1, "", "explain ADDRESS", 0},
     {"list", ctl_list, 0, 0, "swf", "list [--state unmigrated|migrated] [--wave W] [--format text|csv|json]", 0},
-    {"import", ctl_import, 1, 1, "r", "import FILE|- [--replace]", 1},
+    {"import", ctl_import, 1, 1, "re", "import FILE|- [--replace [--allow-empty]]", 1},
     {"export", ctl_export, 0, 0, "f", "export [--format csv|json]", 0},
     {"history", ctl_history, 0, 1, "l", "history [ADDRESS] [--limit N]", 0},
     {"check", ctl_check, 0, 0, "", "check", 0},

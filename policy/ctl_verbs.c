@@ -379,6 +379,22 @@ static int import_conflicts(struct ctl *c, const struct import_set *set, const c
     return problems;
 }
 
+/*
+ * import_empty_replace - --replace with a file of no rows would empty the
+ * store: most likely a wrong or truncated file, and every user's routing
+ * would silently stop. Only --allow-empty says it is meant. Returns the
+ * number of problems (0 or 1), as import_conflicts does.
+ */
+static int import_empty_replace(struct ctl *c, const struct import_set *set,
+                                const char *name)
+{
+    if (set->count > 0 || !c->opt_replace || c->opt_allow_empty)
+        return 0;
+    fprintf(c->err, "coexistctl: %s has no rows: import --replace would remove every "
+            "record; add --allow-empty if that is what you want\n", name);
+    return 1;
+}
+
 /* Imports this small journal each row; larger ones one summary entry. */
 #define IMPORT_JOURNAL_ROWS_MAX 1000
 
@@ -404,8 +420,11 @@ static int import_write(struct ctl *c, const struct import_set *set, const char 
              c->opt_replace ? ":replace" : "");
     if (store_journal_note(c->st, "!import", "-", summary, c->actor) < 0)
         goto fail;
-    if (store_commit(c->st) < 0)
-        return ctl_store_fail(c);
+    /* A failed commit (a full disk) has undone the transaction itself. */
+    if (store_commit(c->st) < 0) {
+        fprintf(c->err, "coexistctl: %s; nothing imported\n", store_error(c->st));
+        return EX_IOERR;
+    }
     ctl_logf(c, "import %s rows=%zu%s actor=%s", name, set->count,
              c->opt_replace ? " replace" : "", c->actor);
     fprintf(c->out, "imported %zu record%s from %s%s\n", set->count,
@@ -425,6 +444,12 @@ int ctl_import(struct ctl *c, int nargs, char **args)
     int problems, rc;
 
     (void) nargs;
+    if (c->opt_allow_empty && !c->opt_replace) {
+        if (fp != NULL && fp != stdin)
+            fclose(fp);
+        fprintf(c->err, "coexistctl import: --allow-empty goes with --replace\n");
+        return EX_USAGE;
+    }
     if (fp == NULL) {
         fprintf(c->err, "coexistctl: %s: %m\n", args[0]);
         return EX_NOINPUT;
@@ -437,6 +462,8 @@ int ctl_import(struct ctl *c, int nargs, char **args)
         fclose(fp);
     if (problems == 0)
         problems = import_conflicts(c, &set, name);
+    if (problems == 0)
+        problems = import_empty_replace(c, &set, name);
     if (problems < 0)
         rc = problems == -1 ? EX_IOERR : -problems;
     else if (problems > 0) {

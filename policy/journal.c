@@ -5,6 +5,7 @@
  * <TAB>new" in the same transaction as the change itself, so the journal
  * can never disagree with the data. "!journal-seq" holds the last number.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +32,10 @@ static int next_seq(struct store *st, unsigned long long *seq)
     }
     (*seq)++;
     snprintf(buf, sizeof(buf), "%llu", *seq);
+    errno = 0;
     if (tdb_store(st->tdb, store_key(STORE_JOURNAL_SEQ_KEY),
                   (TDB_DATA) {(unsigned char *) buf, strlen(buf)}, 0) != 0)
-        return store_tdb_fail(st, "journal sequence");
+        return store_tdb_write_fail(st, "journal sequence");
     return 0;
 }
 
@@ -54,9 +56,10 @@ int journal_append(struct store *st, const char *key, const char *old_value,
     if (n < 0 || (size_t) n >= sizeof(text))
         return store_fail(st, "journal entry too long");
     snprintf(jkey, sizeof(jkey), STORE_JOURNAL_PREFIX "%020llu", seq);
+    errno = 0;
     if (tdb_store(st->tdb, store_key(jkey), (TDB_DATA) {(unsigned char *) text, (size_t) n},
                   TDB_INSERT) != 0)
-        return store_tdb_fail(st, "journal append");
+        return store_tdb_write_fail(st, "journal append");
     return 0;
 }
 

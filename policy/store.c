@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "store_int.h"
@@ -25,6 +26,44 @@ int store_fail(struct store *st, const char *fmt, ...)
     return -1;
 }
 
+/*
+ * full_disk - the words for errno E if it means the file system is full,
+ * else NULL. tdb reports a failed write as "IO Error" or as a failed
+ * recovery area ("damaged file" by its error code), its log names the
+ * expansion that failed; what the administrator must do is free space.
+ */
+static const char *full_disk(int e)
+{
+    if (e == ENOSPC)
+        return "no space left on device";
+#ifdef EDQUOT
+    if (e == EDQUOT)
+        return "disk quota exceeded";
+#endif
+    return NULL;
+}
+
+/*
+ * space_short - whether the store's file system has too little room left
+ * for tdb to grow the file: less than a quarter of the file (tdb grows a
+ * file by a quarter, and a commit's recovery area by what the transaction
+ * rewrites) plus 1 MiB. Needed because tdb does not always leave ENOSPC in
+ * errno: a failed posix_fallocate of the recovery area returns its error
+ * code, which tdb drops, and the commit fails with no error code at all.
+ * Root may use the blocks reserved for it, so they count for root.
+ */
+static int space_short(struct store *st, unsigned long long *left)
+{
+    struct statvfs vfs;
+    struct stat sb;
+
+    if (fstatvfs(tdb_fd(st->tdb), &vfs) < 0 || fstat(tdb_fd(st->tdb), &sb) < 0)
+        return 0;
+    *left = (unsigned long long) (geteuid() == 0 ? vfs.f_bfree : vfs.f_bavail)
+            * vfs.f_frsize;
+    return *left < (unsigned long long) sb.st_size / 4 + 1024 * 1024;
+}
+
 int store_tdb_fail(struct store *st, const char *what)
 {
     /* tdb_check leaves the error code at "Success": say what it found. */
@@ -34,6 +73,26 @@ int store_tdb_fail(struct store *st, const char *what)
     if (st->tdb_msg[0])
         return store_fail(st, "%s: %s: %s (%s)", st->path, what, why, st->tdb_msg);
     return store_fail(st, "%s: %s: %s", st->path, what, why);
+}
+
+int store_tdb_write_fail(struct store *st, const char *what)
+{
+    /* Callers clear errno before the tdb call: a full disk is left in it. */
+    const char *full = full_disk(errno);
+    enum TDB_ERROR ecode = tdb_error(st->tdb);
+    unsigned long long left;
+
+    if (full != NULL)
+        return store_fail(st, "%s: %s: %s", st->path, what, full);
+    /* A write that failed for want of room: say so, not "IO Error". */
+    if ((ecode == TDB_ERR_IO || ecode == TDB_SUCCESS) && space_short(st, &left))
+        return store_fail(st, "%s: %s: no space left on device (%llu bytes free)",
+                          st->path, what, left);
+    /* A failed write is no damaged file, whatever tdb's error code says. */
+    if (ecode == TDB_SUCCESS)
+        return store_fail(st, "%s: %s: write failed%s%s", st->path, what,
+                          st->tdb_msg[0] ? ": " : "", st->tdb_msg);
+    return store_tdb_fail(st, what);
 }
 
 /* tdb_log - keep tdb's own diagnostics for the next error message. */
@@ -104,11 +163,20 @@ struct store *store_open(const char *path, enum store_open_mode mode,
                                                  : STORE_DEFAULT_HASH_SIZE),
                           tdb_flags, flags, 0640, &log, NULL);
     if (st->tdb == NULL) {
+        const char *full = full_disk(errno);
+
         /* tdb says EIO for a file without its magic (garbage, empty). */
-        snprintf(err, STORE_ERR_MAX, "%.200s: cannot open store: %s%.80s%s%.150s", path,
-                 errno == EIO ? "not a tdb file or damaged: " : "",
-                 errno ? strerror(errno) : "not a valid tdb file",
-                 st->tdb_msg[0] ? ": " : "", st->tdb_msg);
+        if (full != NULL)
+            snprintf(err, STORE_ERR_MAX, "%.300s: cannot %s store: %s", path,
+                     mode == STORE_CREATE ? "create" : "open", full);
+        else
+            snprintf(err, STORE_ERR_MAX, "%.200s: cannot open store: %s%.80s%s%.150s",
+                     path, errno == EIO ? "not a tdb file or damaged: " : "",
+                     errno ? strerror(errno) : "not a valid tdb file",
+                     st->tdb_msg[0] ? ": " : "", st->tdb_msg);
+        /* O_EXCL made the file ours: a half-written one would block the next init. */
+        if (full != NULL && mode == STORE_CREATE)
+            (void) unlink(path);
         free(st);
         return NULL;
     }
@@ -214,8 +282,9 @@ int store_begin(struct store *st)
 int store_commit(struct store *st)
 {
     st->in_txn = 0;
+    errno = 0;
     if (tdb_transaction_commit(st->tdb) != 0)
-        return store_tdb_fail(st, "transaction commit");
+        return store_tdb_write_fail(st, "transaction commit");
     return 0;
 }
 
@@ -261,10 +330,11 @@ static int write_change(struct store *st, const char *key, const struct record *
         store_fail(st, "no record for '%s'", key);
         goto fail;
     }
+    errno = 0;
     if (rec ? tdb_store(st->tdb, store_key(key),
                         (TDB_DATA) {(unsigned char *) text, strlen(text)}, 0)
         : tdb_delete(st->tdb, store_key(key))) {
-        store_tdb_fail(st, rec ? "store" : "delete");
+        store_tdb_write_fail(st, rec ? "store" : "delete");
         goto fail;
     }
     if (actor != NULL && journal_append(st, key, before, rec ? text : "-", actor) < 0)
@@ -365,8 +435,9 @@ int store_rebuild(struct store *st)
         snprintf(st->err, sizeof(st->err), "%.300s: rebuild inside a transaction", st->path);
         return -1;
     }
+    errno = 0;
     if (tdb_repack(st->tdb) != 0)
-        return store_tdb_fail(st, "rebuild");
+        return store_tdb_write_fail(st, "rebuild");
     return 0;
 }
 
@@ -377,8 +448,9 @@ int store_wipe_records(struct store *st)
 
     if (own_txn && store_begin(st) < 0)
         return -1;
+    errno = 0;
     if (tdb_traverse(st->tdb, visit_one, &tc) < 0 || tc.bad) {
-        store_tdb_fail(st, "wipe");
+        store_tdb_write_fail(st, "wipe");
         if (own_txn)
             store_cancel(st);
         return -1;

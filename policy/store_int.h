@@ -27,6 +27,13 @@ int store_fail(struct store *st, const char *fmt, ...)
 /* store_tdb_fail - the error message of a failed tdb call WHAT. */
 int store_tdb_fail(struct store *st, const char *what);
 
+/*
+ * store_tdb_write_fail - the same for a call that writes (store, delete,
+ * commit): a full file system is named as such. The caller sets errno to
+ * 0 before the call, so that an ENOSPC left in it is this call's.
+ */
+int store_tdb_write_fail(struct store *st, const char *what);
+
 /* journal_append - the journal entry of a change, inside the transaction. */
 int journal_append(struct store *st, const char *key, const char *old_value,
                    const char *new_value, const char *actor);

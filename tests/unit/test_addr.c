@@ -102,6 +102,9 @@ static const struct norm_case norm_cases[] = {
     {"ab\303@corp.example", NULL, "UTF-8"},
     {"adam@d\303.example", NULL, "UTF-8"},
     {"a\302\205b@corp.example", NULL, "control"},
+    {"\357\273\277adam@corp.example", NULL, "invisible"},     /* U+FEFF */
+    {"ad\342\200\213am@corp.example", NULL, "invisible"},     /* U+200B */
+    {"ad\302\240am@corp.example", NULL, "space"},              /* U+00A0 */
     {"adam@\342\230\203.example", NULL, "IDNA"},
     /* structure */
     {"adam", NULL, "missing @"},

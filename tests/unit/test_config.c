@@ -5,8 +5,9 @@
  * Covers the built-in defaults, parsing of every key (comments, blank lines,
  * blanks around '=', a last line without newline), the "path:line: message"
  * errors (unknown key, bad bool, bad enum, number out of range, bad octal
- * umask, missing '=', relative state_db, bad socket, bad strings, over-long
- * lines), a missing file with and without missing_ok, and config_dump, whose
+ * umask, missing '=', relative state_db, bad socket, inet ports outside
+ * 1-65535, bad strings, over-long lines, a UTF-8 BOM, NUL bytes), a missing
+ * file with and without missing_ok, and config_dump, whose
  * output must load back into an identical struct.
  */
 #include <setjmp.h>
@@ -169,6 +170,9 @@ static const struct value_case value_cases[] = {
     {"socket = unix:/tmp/x.sock\n", CF(socket), V_STR, "unix:/tmp/x.sock", 0},
     {"socket = local:/tmp/x.sock\n", CF(socket), V_STR, "local:/tmp/x.sock", 0},
     {"socket = inet6:8890@[::1]\n", CF(socket), V_STR, "inet6:8890@[::1]", 0},
+    {"socket = inet:1@127.0.0.1\n", CF(socket), V_STR, "inet:1@127.0.0.1", 0},
+    {"socket = inet:65535@127.0.0.1\n", CF(socket), V_STR, "inet:65535@127.0.0.1", 0},
+    {"socket = inet:8890\n", CF(socket), V_STR, "inet:8890", 0},
     {"recipient_delimiter =\n", CF(recipient_delimiter), V_STR, "", 0},
     {"recipient_delimiter = +-_\n", CF(recipient_delimiter), V_STR, "+-_", 0},
     {"instance = a = b\n", CF(instance), V_STR, "a = b", 0},
@@ -253,6 +257,30 @@ static const struct error_case error_cases[] = {
     {"state_db =\n", 1, "state_db: '' must be an absolute path"},
     {"socket = /run/x.sock\n", 1, "socket: '/run/x.sock' must be unix:PATH or inet:PORT@ADDR"},
     {"socket = tcp:25@host\n", 1, "socket: 'tcp:25@host' must be unix:PATH or inet:PORT@ADDR"},
+    /* libmilter keeps the low 16 bits: 99999 would listen on 34463 */
+    {"socket = inet:99999@127.0.0.1\n", 1,
+     "socket: 'inet:99999@127.0.0.1' port must be a number from 1 to 65535"},
+    {"socket = inet:65536@127.0.0.1\n", 1,
+     "socket: 'inet:65536@127.0.0.1' port must be a number from 1 to 65535"},
+    {"socket = inet6:70000@[::1]\n", 1,
+     "socket: 'inet6:70000@[::1]' port must be a number from 1 to 65535"},
+    {"socket = inet:0@127.0.0.1\n", 1,
+     "socket: 'inet:0@127.0.0.1' port must be a number from 1 to 65535"},
+    {"socket = inet:@127.0.0.1\n", 1,
+     "socket: 'inet:@127.0.0.1' port must be a number from 1 to 65535"},
+    {"socket = inet:\n", 1, "socket: 'inet:' port must be a number from 1 to 65535"},
+    {"socket = inet:-1@127.0.0.1\n", 1,
+     "socket: 'inet:-1@127.0.0.1' port must be a number from 1 to 65535"},
+    {"socket = inet:milter@127.0.0.1\n", 1,
+     "socket: 'inet:milter@127.0.0.1' port must be a number from 1 to 65535"},
+    {"socket = inet:4294976186@127.0.0.1\n", 1,
+     "socket: 'inet:4294976186@127.0.0.1' port must be a number from 1 to 65535"},
+    /* a UTF-8 BOM (Windows editors) is named, not taken for part of a key */
+    {"\xEF\xBB\xBFsocket = unix:/tmp/x.sock\n", 1,
+     "UTF-8 byte order mark at start of file; save it without BOM"},
+    {"\xEF\xBB\xBF# comment first\n", 1,
+     "UTF-8 byte order mark at start of file; save it without BOM"},
+    {"\xEF\xBB\xBF", 1, "UTF-8 byte order mark at start of file; save it without BOM"},
     {"trace_header =\n", 1, "trace_header: '' must not be empty"},
     {"trace_header = X Bad\n", 1, "trace_header: 'X Bad' is not a valid header name"},
     {"trace_header = X-Bad:\n", 1, "trace_header: 'X-Bad:' is not a valid header name"},
@@ -314,6 +342,60 @@ static void test_long_lines(void **state)
     strcpy(text + n + 1500, "\ndry_run = no\n");
     assert_int_equal(load_text(text, &cfg, path, err), -1);
     snprintf(want, sizeof(want), "%s:2: line too long", path);
+    assert_string_equal(err, want);
+}
+
+/* load_bytes - config_load of LEN bytes of DATA, which may hold NULs. */
+static int load_bytes(const char *data, size_t len, struct config *cfg, char path[64],
+                      char err[CONFIG_ERR_MAX])
+{
+    FILE *fp;
+    int rc;
+
+    temp_file("", path);
+    fp = fopen(path, "w");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(data, 1, len, fp), len);
+    assert_int_equal(fclose(fp), 0);
+    config_defaults(cfg);
+    err[0] = '\0';
+    rc = config_load(cfg, path, 0, err);
+    unlink(path);
+    return rc;
+}
+
+/* test_nul_byte - a NUL is named as such, on any line, even a short one. */
+static void test_nul_byte(void **state)
+{
+    static const struct {
+        const char *data;
+        size_t len;
+        int line;
+    } cases[] = {
+#define BYTES(s) s, sizeof(s) - 1
+        {BYTES("dry_run = yes\0\n"), 1},
+        {BYTES("dry_run = yes\nuser = a\0b\nlog_stderr = yes\n"), 2},
+        {BYTES("# fine\n\n\0"), 3},        /* last line, no newline */
+        {BYTES("\0\0\0\0"), 1},
+#undef BYTES
+    };
+    char path[64], err[CONFIG_ERR_MAX], want[CONFIG_ERR_MAX + 64], big[2048];
+    struct config cfg;
+
+    (void) state;
+    for (size_t i = 0; i < NELEM(cases); i++) {
+        assert_int_equal(load_bytes(cases[i].data, cases[i].len, &cfg, path, err), -1);
+        snprintf(want, sizeof(want), "%s:%d: NUL byte in line", path, cases[i].line);
+        if (strcmp(err, want) != 0)
+            fail_msg("NUL case %zu: got '%s', want '%s'", i, err, want);
+        assert_int_equal(cfg.log_stderr, 0);
+    }
+    /* A long line with a NUL in it: the NUL is what is wrong with it. */
+    memset(big, 'x', sizeof(big));
+    big[100] = '\0';
+    big[sizeof(big) - 1] = '\n';
+    assert_int_equal(load_bytes(big, sizeof(big), &cfg, path, err), -1);
+    snprintf(want, sizeof(want), "%s:1: NUL byte in line", path);
     assert_string_equal(err, want);
 }
 
@@ -454,6 +536,7 @@ int main(void)
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_long_lines),
+        cmocka_unit_test(test_nul_byte),
         cmocka_unit_test(test_stops_at_first_error),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_load_over_values),

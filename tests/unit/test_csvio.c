@@ -9,7 +9,9 @@
  * all reported, with the right lines), the whole-set checks (duplicates after
  * normalization, no chaining), JSON import, import_find and
  * import_row_record, the exact text of export_csv_row and export_json_row,
- * and the round trip export -> import for CSV and JSON.
+ * the round trip export -> import for CSV and JSON, a UTF-8 BOM before CSV
+ * or JSON, and rows whose quoted fields span lines (reported where the row
+ * starts).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -323,6 +325,20 @@ static const struct error_case error_cases[] = {
       "t.csv:4: bad address 'bob': missing @domain"}},
     {HEADER "bob@corp.example,bob@pop.example,,,,\r\nbob,x@pop.example,,,,\r\n",
      {"t.csv:3: bad address 'bob': missing @domain"}},
+    /* a row whose first field spans lines is reported where the row starts */
+    {HEADER GOOD "\"bob\n@corp.example\",bob@pop.example,,,,\n",
+     {"t.csv:3: bad address 'bob\n@corp.example': control character in address"}},
+    {HEADER "\"a\n\nb@corp.example\",x@pop.example,,,\n" GOOD,
+     {"t.csv:2: expected 6 fields, found 5"}},
+    {HEADER "\n\n\"x\ny\",\"1\n2\",\"3\n4\"\n",
+     {"t.csv:4: expected 6 fields, found 3"}},
+    /* syntax errors too, even when the error is lines further on */
+    {HEADER GOOD "\"bob@corp.example\nmore\"x,bob@pop.example,,,,\n" GOOD,
+     {"t.csv:3: CSV syntax: error parsing data while strict checking enabled (in the row "
+      "starting here, on line 4)"}},
+    {HEADER GOOD "bob@corp.example,\"bob@pop.example,,,,\n" GOOD GOOD,
+     {"t.csv:3: CSV syntax: error parsing data while strict checking enabled (quoted "
+      "field still open at end of file)"}},
     /* fuzz (tests/fuzz/corpus/csvio/regress-pre-epoch-cutover.csv): 1969 in UTC
      * would be exported as a cutover that no longer imports */
     {HEADER "adam@corp.example,adam@pop.example,,,,1970-01-01T00:30:00+01:00\n",
@@ -511,6 +527,70 @@ static void test_json_valid(void **state)
 
     assert_int_equal(run_import("[]", "t.json", &set, &probs), 0);
     assert_int_equal(set.count, 0);
+    import_set_free(&set);
+}
+
+#define BOM "\xEF\xBB\xBF"
+
+/* check_bom_import - TEXT with a UTF-8 BOM before it imports as WANT does. */
+static int check_bom_import(const char *label, const char *text, const char *name,
+                            const struct want_row *want, size_t n)
+{
+    char *with_bom = malloc(strlen(text) + 4);
+    struct import_set set;
+    struct problems probs;
+    int rc, failed;
+
+    assert_non_null(with_bom);
+    strcpy(with_bom, BOM);
+    strcat(with_bom, text);
+    rc = run_import(with_bom, name, &set, &probs);
+    free(with_bom);
+    if (rc != 0) {
+        print_error("%s: rc %d, want 0\n", label, rc);
+        print_problems(&probs);
+        import_set_free(&set);
+        return 1;
+    }
+    failed = check_rows(label, &set, want, n);
+    import_set_free(&set);
+    return failed;
+}
+
+/* test_bom - Excel's "CSV UTF-8" starts with a BOM: skipped, lines intact. */
+static void test_bom(void **state)
+{
+    static const struct want_row one[] = {
+        {"adam@corp.example", "adam@pop.example", NULL, STATE_UNMIGRATED, MODE_BCC, 0, 4},
+    };
+    char *crlf = replace_all(valid_csv, "\n", "\r\n");
+    struct import_set set;
+    struct problems probs;
+    int failed = 0;
+
+    (void) state;
+    failed += check_bom_import("bom csv", valid_csv, "t.csv", valid_rows, NELEM(valid_rows));
+    failed += check_bom_import("bom crlf csv", crlf, "t.csv", valid_rows, NELEM(valid_rows));
+    failed += check_bom_import("bom blank lines", "\n\n" HEADER GOOD, "t.csv", one,
+                               NELEM(one));
+    failed += check_bom_import("bom json", valid_json, "t.json", valid_json_rows,
+                               NELEM(valid_json_rows));
+    free(crlf);
+    assert_int_equal(failed, 0);
+
+    /* Only a BOM: an empty file. Half a BOM: not our header. */
+    assert_int_equal(run_import(BOM, "t.csv", &set, &probs), 1);
+    assert_string_equal(probs.msg[0], "t.csv:1: empty file: a header line "
+                        "address,alias,mode,state,wave,cutover is required");
+    import_set_free(&set);
+    assert_int_equal(run_import("\xEF\xBB" HEADER GOOD, "t.csv", &set, &probs), 1);
+    assert_string_equal(probs.msg[0], "t.csv:1: header must be "
+                        "address,alias,mode,state,wave,cutover");
+    import_set_free(&set);
+    /* A BOM anywhere but at the start is data, and not a valid one. */
+    assert_int_equal(run_import(HEADER BOM GOOD, "t.csv", &set, &probs), 1);
+    assert_string_equal(probs.msg[0], "t.csv:2: bad address '" BOM "adam@corp.example': "
+                        "invisible or space character in address");
     import_set_free(&set);
 }
 
@@ -792,6 +872,7 @@ int main(void)
         cmocka_unit_test(test_json_valid),
         cmocka_unit_test(test_json_errors),
         cmocka_unit_test(test_json_syntax),
+        cmocka_unit_test(test_bom),
         cmocka_unit_test(test_export_exact),
         cmocka_unit_test(test_export_csv_quoting),
         cmocka_unit_test(test_round_trip),

@@ -17,6 +17,7 @@
  * users in a multi-address command), a store that is byte-for-byte what it
  * was before. The issue's acceptance scenario is test_acceptance_scenario.
  */
+#define _GNU_SOURCE             /* unshare(2) for the full-disk test */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -24,12 +25,16 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
@@ -1440,8 +1445,16 @@ static void test_import_malformed_changes_nothing(void **state)
         {"unterminated-quote.csv",
          "address,alias,mode,state,wave,cutover\n"
          "a@corp.example,a@pop.example,bcc,unmigrated,,\n"
-         "\"b@corp.example,b@pop.example,bcc,unmigrated,,\n",
-         {"3: CSV syntax: error parsing data while strict checking enabled"}},
+         "\"b@corp.example,b@pop.example,bcc,unmigrated,,\n"
+         "c@corp.example,c@pop.example,bcc,unmigrated,,\n"
+         "d@corp.example,d@pop.example,bcc,unmigrated,,\n",
+         {"3: CSV syntax: error parsing data while strict checking enabled (quoted field "
+          "still open at end of file)"}},
+        {"bom-bad-row.csv",
+         "\xEF\xBB\xBF" "address,alias,mode,state,wave,cutover\r\n"
+         "a@corp.example,a@pop.example,bcc,unmigrated,,\r\n"
+         "\"b\r\n@corp.example\",b@pop.example,bcc,unmigrated,,\r\n",
+         {"3: bad address 'b\r\n@corp.example': control character in address"}},
         {"too-many-fields.csv",
          "address,alias,mode,state,wave,cutover\n"
          "a@corp.example,a@pop.example,bcc,unmigrated,,,extra\n",
@@ -1547,6 +1560,49 @@ static void test_import_conflict_with_store(void **state)
     free(before.data);
 }
 
+/* import --replace of a file with no rows would empty the store: refused. */
+static void test_import_replace_empty(void **state)
+{
+    struct fx *fx = *state;
+    static const char *const empties[] = {
+        "address,alias,mode,state,wave,cutover\n", "\xEF\xBB\xBF"
+        "address,alias,mode,state,wave,cutover\r\n\r\n", "[]\n", " [ ]",
+    };
+    char path[256], want[1024];
+    struct blob before;
+
+    init_store(fx);
+    OK(fx, "add", "a@corp.example", "a@pop.example");
+    before = slurp(fx->db);
+    path_in(fx, "empty.csv", path, sizeof(path));
+    for (size_t i = 0; i < sizeof(empties) / sizeof(empties[0]); i++) {
+        write_text(path, empties[i]);
+        EXPECT_RC(fx, CTL(fx, "import", path, "--replace"), EX_DATAERR);
+        snprintf(want, sizeof(want), "coexistctl: %s has no rows: import --replace would "
+                 "remove every record; add --allow-empty if that is what you want\n"
+                 "coexistctl: 1 problem in %s; nothing imported\n", path, path);
+        CHECK_STR(fx->err, want);
+        CHECK_STR(fx->out, "");
+        CHECK_STR(fx->logs, "");
+        EXPECT_UNCHANGED(fx, &before, "import --replace of an empty file");
+        /* Without --replace an empty file adds nothing: no problem (journaled). */
+        OK(fx, "import", path);
+        free(before.data);
+        before = slurp(fx->db);
+    }
+    OK(fx, "show", "a@corp.example");
+    /* --allow-empty alone is a usage error; it creates nothing. */
+    EXPECT_RC(fx, CTL(fx, "import", path, "--allow-empty"), EX_USAGE);
+    CHECK_STR(fx->err, "coexistctl import: --allow-empty goes with --replace\n");
+    /* Meant: the store is emptied, the journal says so. */
+    OK(fx, "import", path, "--replace", "--allow-empty");
+    OK(fx, "export");
+    CHECK_STR(fx->out, "address,alias,mode,state,wave,cutover\n");
+    OK(fx, "import", "--help");
+    CHECK_CONTAINS(fx->out, "import FILE|- [--replace [--allow-empty]]");
+    free(before.data);
+}
+
 static void test_import_unreadable(void **state)
 {
     struct fx *fx = *state;
@@ -1565,6 +1621,153 @@ static void test_import_unreadable(void **state)
     CHECK_CONTAINS(fx->err, fx->dir);
     EXPECT_UNCHANGED(fx, &before, "an unreadable import");
     free(before.data);
+}
+
+/* ---- a full file system ------------------------------------------------ */
+
+/*
+ * private_tmpfs - in this (child) process only, mount a 64 KiB tmpfs on
+ * DIR: a mount namespace of its own keeps it from anyone else. As root a
+ * mount namespace is enough; otherwise a user namespace maps us to root in
+ * it. Returns NULL, or why it could not.
+ */
+static const char *private_tmpfs(const char *dir)
+{
+    static char why[512];
+    uid_t uid = geteuid();
+    gid_t gid = getegid();
+
+    if (unshare(CLONE_NEWNS) < 0) {
+        char map[64];
+        int fd;
+
+        if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+            return snprintf(why, sizeof(why), "unshare: %s", strerror(errno)), why;
+        snprintf(map, sizeof(map), "0 %lu 1\n", (unsigned long) uid);
+        if ((fd = open("/proc/self/uid_map", O_WRONLY)) < 0 || write(fd, map, strlen(map)) < 0)
+            return snprintf(why, sizeof(why), "uid_map: %s", strerror(errno)), why;
+        close(fd);
+        if ((fd = open("/proc/self/setgroups", O_WRONLY)) >= 0) {
+            (void) write(fd, "deny", 4);
+            close(fd);
+        }
+        snprintf(map, sizeof(map), "0 %lu 1\n", (unsigned long) gid);
+        if ((fd = open("/proc/self/gid_map", O_WRONLY)) < 0 || write(fd, map, strlen(map)) < 0)
+            return snprintf(why, sizeof(why), "gid_map: %s", strerror(errno)), why;
+        close(fd);
+    }
+    if (mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0
+        || mount("none", dir, "tmpfs", 0, "size=64k,mode=0755") < 0)
+        return snprintf(why, sizeof(why), "mount tmpfs on %s: %s", dir, strerror(errno)), why;
+    return NULL;
+}
+
+/* fill_fs - write zeros into DIR/filler until the file system is full. */
+static void fill_fs(const char *dir)
+{
+    char path[512], block[1024] = {0};
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/filler", dir);
+    if ((fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0)
+        fail_msg("cannot create %s: %s", path, strerror(errno));
+    while (write(fd, block, sizeof(block)) > 0)
+        ;
+    if (errno != ENOSPC)
+        fail_msg("filling %s: %s, want ENOSPC", dir, strerror(errno));
+    /* The last partial block too: nothing is left. */
+    while (write(fd, block, 1) > 0)
+        ;
+    close(fd);
+}
+
+/* Child's check: a message down the pipe and exit, since cmocka is the parent's. */
+#define CHILD_CHECK(cond, ...) do { \
+        if (!(cond)) { \
+            dprintf(pipefd[1], "%s:%d: ", __FILE__, __LINE__); \
+            dprintf(pipefd[1], __VA_ARGS__); \
+            dprintf(pipefd[1], "\nstdout:\n%s\nstderr:\n%s", fx->out ? fx->out : "", \
+                    fx->err ? fx->err : ""); \
+            _exit(1); \
+        } \
+    } while (0)
+
+/* full_disk_child - the commands on a full file system, in the child. */
+static void full_disk_child(struct fx *fx, const char *dir, int pipefd[2])
+{
+    char db[512], other[512], csv[512], want[1024];
+    struct blob before, after;
+    const char *why = private_tmpfs(dir);
+    int rc;
+
+    CHILD_CHECK(why == NULL, "cannot make a private tmpfs: %s", why ? why : "");
+    snprintf(db, sizeof(db), "%s/state.tdb", dir);
+    snprintf(other, sizeof(other), "%s/other.tdb", dir);
+    snprintf(csv, sizeof(csv), "%s/users.csv", fx->dir);
+    write_text(csv, "address,alias,mode,state,wave,cutover\n"
+                    "b@corp.example,b@pop.example,bcc,unmigrated,,\n");
+    rc = RAW(fx, "-c", fx->conf, "-d", db, "init", "--hash-size", "31");
+    CHILD_CHECK(rc == EX_OK, "init on the empty tmpfs: exit %d", rc);
+    fill_fs(dir);
+    before = slurp(db);
+
+    /* A change: tdb's commit fails; the message says why, the store is as it was. */
+    rc = RAW(fx, "-c", fx->conf, "-d", db, "add", "a@corp.example", "a@pop.example");
+    snprintf(want, sizeof(want), "coexistctl: %s: transaction commit: no space left on "
+             "device", db);
+    CHILD_CHECK(rc == EX_IOERR, "add on a full disk: exit %d, want EX_IOERR", rc);
+    CHILD_CHECK(strncmp(fx->err, want, strlen(want)) == 0, "add: want '%s...'", want);
+    rc = RAW(fx, "-c", fx->conf, "-d", db, "import", csv);
+    CHILD_CHECK(rc == EX_IOERR, "import on a full disk: exit %d, want EX_IOERR", rc);
+    CHILD_CHECK(strncmp(fx->err, want, strlen(want)) == 0
+                && strstr(fx->err, "; nothing imported\n") != NULL,
+                "import: want '%s...; nothing imported'", want);
+    after = slurp(db);
+    CHILD_CHECK(after.len == before.len && memcmp(after.data, before.data, after.len) == 0,
+                "a failed commit changed the store");
+    rc = RAW(fx, "-c", fx->conf, "-d", db, "check");
+    CHILD_CHECK(rc == EX_OK, "check after the failed commits: exit %d", rc);
+
+    /* init: EX_CANTCREAT, and no half-written file that blocks the next init. */
+    rc = RAW(fx, "-c", fx->conf, "-d", other, "init", "--hash-size", "31");
+    snprintf(want, sizeof(want), "coexistctl: %s: cannot create store: no space left on "
+             "device\n", other);
+    CHILD_CHECK(rc == EX_CANTCREAT, "init on a full disk: exit %d, want EX_CANTCREAT", rc);
+    CHILD_CHECK(strcmp(fx->err, want) == 0, "init: want '%s'", want);
+    CHILD_CHECK(access(other, F_OK) < 0, "a failed init left %s behind", other);
+    free(before.data);
+    free(after.data);
+    _exit(0);
+}
+
+/* A full disk is named as such ("no space left on device"), not as tdb's IO error. */
+static void test_full_disk(void **state)
+{
+    struct fx *fx = *state;
+    char dir[256], msg[4096] = {0};
+    int pipefd[2], status;
+    ssize_t n;
+    pid_t pid;
+
+    path_in(fx, "full", dir, sizeof(dir));
+    if (mkdir(dir, 0755) < 0 || pipe(pipefd) < 0)
+        fail_msg("mkdir or pipe: %s", strerror(errno));
+    fflush(NULL);
+    if ((pid = fork()) < 0)
+        fail_msg("fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(pipefd[0]);
+        full_disk_child(fx, dir, pipefd);
+    }
+    close(pipefd[1]);
+    /* To the end: the child writes its message in pieces. */
+    for (size_t used = 0; (n = read(pipefd[0], msg + used, sizeof(msg) - 1 - used)) > 0;)
+        used += (size_t) n;
+    close(pipefd[0]);
+    if (waitpid(pid, &status, 0) != pid)
+        fail_msg("waitpid: %s", strerror(errno));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("full disk (status %#x): %s", status, msg);
 }
 
 /* Every change leaves one journal entry: time, actor, key, old, new. */
@@ -2000,6 +2203,8 @@ int main(void)
         T(test_import_malformed_changes_nothing),
         T(test_import_conflict_with_store),
         T(test_import_unreadable),
+        T(test_import_replace_empty),
+        T(test_full_disk),
         T(test_history_per_change),
         T(test_log_lines),
         T(test_check_good_store),
