@@ -155,11 +155,12 @@ int ctl_explain(struct ctl *c, int nargs, char **args)
         .now = c->now,
         .propagate_extension = c->cfg.propagate_extension,
     };
+    struct decide_rcpt rcpt = {.raw = args[0]};
     struct decide_route route;
     char err[DECIDE_ERR_MAX];
 
     (void) nargs;
-    if (decide_route(args[0], &settings, lookup_store, c->st, 0, &route, err) < 0) {
+    if (decide_route(&rcpt, &settings, lookup_store, c->st, 0, &route, err) < 0) {
         fprintf(c->err, "coexistctl: %s\n", err);
         return strncmp(err, "bad address", 11) == 0 ? EX_DATAERR : EX_IOERR;
     }

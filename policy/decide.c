@@ -27,6 +27,28 @@ const char *decide_rcpt_addr(const struct decide_rcpt *rcpt)
     return rcpt->raw;
 }
 
+/*
+ * spelling - the local part of KEY as the sender wrote it in RAW, when RAW
+ * is KEY but for ASCII case (brackets and a source route aside); else
+ * KEY's own. Postfix builds rewrite results from the address as received:
+ * "Zed+X@Corp.Example" under "@corp.example @pop.example" becomes
+ * "Zed+X@pop.example", and an unmatched extension keeps its case too.
+ */
+static const char *spelling(const char *raw, const char *key, char buf[ADDR_BUFSIZE])
+{
+    char bare[ADDR_BUFSIZE + 4];
+    const char *addr = bare;
+
+    if (addr_strip_brackets(raw, bare, sizeof(bare)) < 0)
+        return key;
+    if (addr[0] == '@' && strchr(addr, ':') != NULL)
+        addr = strchr(addr, ':') + 1;
+    if (strlen(addr) != strlen(key) || strcasecmp(addr, key) != 0)
+        return key;
+    strcpy(buf, addr);
+    return buf;
+}
+
 /* with_extension - ALIAS with EXT (EXTLEN bytes) before its '@', into OUT. */
 static int with_extension(const char *alias, const char *ext, size_t extlen,
                           char out[ADDR_BUFSIZE])
@@ -41,7 +63,10 @@ static int with_extension(const char *alias, const char *ext, size_t extlen,
     return n < 0 || n >= ADDR_BUFSIZE ? -1 : 0;
 }
 
-/* route_user - RULE_USER from REC; EXT (if any) is the unmatched extension. */
+/*
+ * route_user - RULE_USER from REC; EXT (EXTLEN bytes of SPELLED, the
+ * recipient as written) is the unmatched extension, if any.
+ */
 static int route_user(struct decide_route *route, const struct record *rec,
                       const struct decide_settings *settings, const char *ext,
                       size_t extlen, char err[DECIDE_ERR_MAX])
@@ -59,29 +84,29 @@ static int route_user(struct decide_route *route, const struct record *rec,
     return 0;
 }
 
-/* route_domain - RULE_DOMAIN: the whole local part at the legacy domain,
- * as Postfix makes "@otherdomain" results (the extension is kept). */
+/* route_domain - RULE_DOMAIN: the whole local part of SPELLED at the legacy
+ * domain, as Postfix makes "@otherdomain" results (the extension is kept). */
 static int route_domain(struct decide_route *route, const struct record *rec,
-                        char err[DECIDE_ERR_MAX])
+                        const char *spelled, char err[DECIDE_ERR_MAX])
 {
-    const char *domain = addr_domain(route->key);
+    const char *at = strrchr(spelled, '@');
 
     route->rule = RULE_DOMAIN;
-    if (snprintf(route->alias, sizeof(route->alias), "%.*s@%s",
-                 (int) (domain - 1 - route->key), route->key, rec->alias)
-        >= (int) sizeof(route->alias)) {
+    if (snprintf(route->alias, sizeof(route->alias), "%.*s@%s", (int) (at - spelled),
+                 spelled, rec->alias) >= (int) sizeof(route->alias)) {
         snprintf(err, DECIDE_ERR_MAX, "alias for '%s' too long", route->key);
         return -1;
     }
     return 0;
 }
 
-int decide_route(const char *addr, const struct decide_settings *settings,
+int decide_route(const struct decide_rcpt *rcpt, const struct decide_settings *settings,
                  decide_lookup_fn lookup, void *lookup_ctx, int lenient,
                  struct decide_route *route, char err[DECIDE_ERR_MAX])
 {
+    const char *addr = decide_rcpt_addr(rcpt), *why, *ext = NULL, *spelled;
+    char spelled_buf[ADDR_BUFSIZE];
     struct record rec;
-    const char *why, *ext = NULL;
     size_t extlen = 0;
     int found;
 
@@ -92,17 +117,20 @@ int decide_route(const char *addr, const struct decide_settings *settings,
         snprintf(err, DECIDE_ERR_MAX, "bad address '%s': %s", addr, why);
         return -1;
     }
+    spelled = spelling(rcpt->raw, route->key, spelled_buf);
     strcpy(route->match, route->key);
     found = lookup(lookup_ctx, route->match, &rec, err);
     if (found == 0
         && addr_split_extension(route->key, settings->delimiters, route->match, &ext,
-                                &extlen))
+                                &extlen)) {
+        ext = spelled + (ext - route->key);
         found = lookup(lookup_ctx, route->match, &rec, err);
+    }
     if (found == 0) {
         ext = NULL;
         snprintf(route->match, sizeof(route->match), "@%s", addr_domain(route->key));
         if ((found = lookup(lookup_ctx, route->match, &rec, err)) > 0
-            && route_domain(route, &rec, err) < 0)
+            && route_domain(route, &rec, spelled, err) < 0)
             return -1;
     } else if (found > 0 && route_user(route, &rec, settings, ext, extlen, err) < 0) {
         return -1;
@@ -267,8 +295,7 @@ int decide_actions_routes(const struct decide_rcpt *rcpts, size_t nrcpt,
         goto out;
     }
     for (i = 0; i < nrcpt; i++) {
-        if (decide_route(decide_rcpt_addr(&rcpts[i]), settings, lookup, lookup_ctx, 1,
-                         &routes[i], err) < 0)
+        if (decide_route(&rcpts[i], settings, lookup, lookup_ctx, 1, &routes[i], err) < 0)
             goto out;
         strcpy(keys[i], routes[i].key);
     }

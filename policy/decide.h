@@ -60,14 +60,16 @@ struct decide_route {
 const char *decide_rcpt_addr(const struct decide_rcpt *rcpt);
 
 /*
- * decide_route - resolve one address in Postfix's lookup order (virtual(5)):
- * the full address, then the address without its extension, then the
- * domain rule. Returns 0, or -1 with ERR set (bad address or lookup error).
- * An address that does not normalize is reported with rule RULE_NONE,
- * UNRESOLVED set and return 0 when LENIENT is set (the milter leaves such
- * recipients alone, and logs them).
+ * decide_route - resolve one recipient (decide_rcpt_addr) in Postfix's
+ * lookup order (virtual(5)): the full address, then the address without
+ * its extension, then the domain rule. An extension or local part carried
+ * to the alias keeps the sender's spelling (RCPT->raw), as Postfix's does.
+ * Returns 0, or -1 with ERR set (bad address or lookup error). An address
+ * that does not normalize is reported with rule RULE_NONE, UNRESOLVED set
+ * and return 0 when LENIENT is set (the milter leaves such recipients
+ * alone, and logs them).
  */
-int decide_route(const char *addr, const struct decide_settings *settings,
+int decide_route(const struct decide_rcpt *rcpt, const struct decide_settings *settings,
                  decide_lookup_fn lookup, void *lookup_ctx, int lenient,
                  struct decide_route *route, char err[DECIDE_ERR_MAX]);
 

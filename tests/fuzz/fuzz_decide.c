@@ -89,7 +89,7 @@ static void check_result(const struct decide_rcpt *rcpts, size_t nrcpt,
         size_t len = strlen(act->addr);
 
         FUZZ_CHECK(act->rcpt_index < nrcpt, "rcpt_index %zu", act->rcpt_index);
-        FUZZ_CHECK(decide_route(rcpts[act->rcpt_index].raw, settings, lookup, t, 1, &route,
+        FUZZ_CHECK(decide_route(&rcpts[act->rcpt_index], settings, lookup, t, 1, &route,
                                 err) == 0 && route.routed && route.mode == act->mode
                    && route.rule == act->rule && route.rule != RULE_NONE,
                    "action %zu for a recipient that is not routed so", a);
@@ -123,7 +123,7 @@ static void check_result(const struct decide_rcpt *rcpts, size_t nrcpt,
     for (size_t i = 0; i < nrcpt; i++) {
         int found = 0;
 
-        FUZZ_CHECK(decide_route(rcpts[i].raw, settings, lookup, t, 1, &route, err) == 0,
+        FUZZ_CHECK(decide_route(&rcpts[i], settings, lookup, t, 1, &route, err) == 0,
                    "route of '%s' fails after a decision succeeded", rcpts[i].raw);
         if (!route.routed)
             continue;
@@ -166,7 +166,7 @@ static void check_routes(const struct decide_rcpt *rcpts, size_t nrcpt,
                        "route %zu on a looped message", i);
             continue;
         }
-        FUZZ_CHECK(decide_route(rcpts[i].raw, settings, lookup, t, 1, &want, err) == 0,
+        FUZZ_CHECK(decide_route(&rcpts[i], settings, lookup, t, 1, &want, err) == 0,
                    "decide_route('%s')", rcpts[i].raw);
         FUZZ_CHECK(routes[i].rule == want.rule && routes[i].routed == want.routed
                    && (want.rule == RULE_NONE

@@ -527,7 +527,7 @@ static void expect_scenario_explains(struct fx *fx)
         {"new.person@corp.example", "new.person@corp.example", "domain", ACT_REWRITE,
          "new.person@pop.example", NULL},
         {"<New.Person+Tag@CORP.example>", "new.person+tag@corp.example", "domain",
-         ACT_REWRITE, "new.person+tag@pop.example", NULL},
+         ACT_REWRITE, "New.Person+Tag@pop.example", NULL},
         /* a user record wins over its domain rule, tags and case aside */
         {"<Dora.Eng+x@Corp.Example>", "dora.eng+x@corp.example", "user", ACT_BCC,
          "dora@pop.example", "dora.eng@corp.example"},
@@ -1222,7 +1222,7 @@ static void test_explain_table(void **state)
          "uim@pop.example", NULL},
         /* domain rules: bcc, rewrite, migrated */
         {"x@corp.example", "x@corp.example", "domain", ACT_BCC, "x@pop.example", NULL},
-        {"X.Y+z@Corp.Example", "x.y+z@corp.example", "domain", ACT_BCC, "x.y+z@pop.example",
+        {"X.Y+z@Corp.Example", "x.y+z@corp.example", "domain", ACT_BCC, "X.Y+z@pop.example",
          NULL},
         {"x@rw.example", "x@rw.example", "domain", ACT_REWRITE, "x@legacy-rw.example", NULL},
         {"x@mig.example", "x@mig.example", "domain", ACT_MIGRATED, NULL, NULL},
