@@ -150,7 +150,7 @@ static int lookup_store(void *ctx, const char *key, struct record *rec,
 
 int ctl_explain(struct ctl *c, int nargs, char **args)
 {
-    struct decide_settings settings = {c->cfg.recipient_delimiter, c->now, 0};
+    struct decide_settings settings = {.delimiters = c->cfg.recipient_delimiter, .now = c->now};
     struct decide_route route;
     char err[DECIDE_ERR_MAX];
 

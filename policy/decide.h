@@ -36,6 +36,14 @@ struct decide_settings {
     const char *delimiters;         /* subaddress delimiters, e.g. "+" */
     time_t now;                     /* for scheduled cutovers */
     int loop_detected;              /* the message carries our trace header */
+    /*
+     * The loop guard with a secret: whether this instance routed the
+     * recipient with normalized KEY for this message already (a verified
+     * trace header names it). Such a recipient is left alone and its route
+     * says routed = 0. NULL: none was.
+     */
+    int (*already_routed)(const void *ctx, const char *key);
+    const void *already_routed_ctx;
 };
 
 /* What one recipient resolves to, independent of the other recipients. */
