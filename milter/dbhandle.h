@@ -47,7 +47,10 @@ int dbh_lookup(void *ctx, const char *key, struct record *rec,
  * lock, so that one message sees one state of the store. If ROUTES is not
  * NULL (NRCPT entries), ROUTES[i] is also filled, under the same lock hold,
  * for every recipient i that some action names (rule RULE_NONE for the
- * others): the normalized key and alias the log lines report. Returns 0, or
+ * others): the normalized key and alias the log lines report. For every
+ * recipient, key and routed keep decide_route()'s answer (routed 0 for one
+ * settings->already_routed named): the loop guard's trace header names the
+ * routed ones, merged bcc copies included. Returns 0, or
  * -1 with ERR set (store missing or unreadable, lookup error); then RESULT
  * holds no actions.
  */

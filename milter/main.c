@@ -4,7 +4,8 @@
  * Start-up order matters and is fixed here: read the configuration; open
  * the milter socket while still root (its directory may be root's) with
  * the configured umask, so the socket's mode follows it; drop privileges;
- * detach; write the pid file; only then open the state store, so that the
+ * read the loop guard's secret (as the daemon's user, so a secret it could
+ * not read is found now, with stderr still open); detach; write the pid file; only then open the state store, so that the
  * unprivileged user owns every handle the daemon keeps. A missing store is
  * not fatal: messages get the on_db_error answer until it appears.
  * Everything that can be refused before binding is refused first, by
@@ -33,6 +34,9 @@
 #include "log.h"
 #include "mlfi.h"
 #include "stats.h"
+#include "trace.h"
+
+#define NO_GUARD "the trace header is a constant anyone can forge"
 
 struct options {
     const char *config_path;
@@ -107,6 +111,44 @@ static int check_fail(char *err, size_t len, int status, const char *fmt, ...)
     vsnprintf(err, len, fmt, ap);
     va_end(ap);
     return status;
+}
+
+/*
+ * secret_path - where trace_secret_file is ("" when not configured): a
+ * relative name is beside state_db.
+ */
+static void secret_path(const struct config *cfg, char out[CONFIG_STR_MAX * 2])
+{
+    if (config_beside(cfg->trace_secret_file, cfg->state_db, out, CONFIG_STR_MAX * 2) < 0)
+        out[0] = '\0';         /* cannot happen: both are under CONFIG_STR_MAX */
+}
+
+/*
+ * check_secret - -n: the secret file as the daemon would read it. A missing
+ * or unconfigured one is a warning (the daemon starts with the guard of
+ * old); one it would refuse is an error. Returns a sysexits code.
+ */
+static int check_secret(const struct config *cfg)
+{
+    char path[CONFIG_STR_MAX * 2], err[TRACE_ERR_MAX];
+    struct trace_secret secret;
+    int rc;
+
+    secret_path(cfg, path);
+    if (path[0] == '\0') {
+        fprintf(stderr, "coexist-milter: warning: loop guard: no trace_secret_file; "
+                NO_GUARD "\n");
+        return EX_OK;
+    }
+    rc = trace_secret_load(path, &secret, err);
+    if (rc == 1)
+        fprintf(stderr, "coexist-milter: warning: loop guard: trace_secret_file %s does "
+                "not exist; " NO_GUARD " (coexistctl init creates it)\n", path);
+    if (rc < 0) {
+        fprintf(stderr, "coexist-milter: trace_secret_file %s\n", err);
+        return EX_CONFIG;
+    }
+    return EX_OK;
 }
 
 /*
@@ -220,8 +262,35 @@ static int check_config(const char *path)
         fprintf(stderr, "coexist-milter: %s: %s\n", path, err);
         return rc;
     }
+    if (check_secret(&cfg) != EX_OK)
+        return EX_CONFIG;
     fprintf(stderr, "coexist-milter: %s: configuration OK\n", path);
     return EX_OK;
+}
+
+/*
+ * load_secret - the loop guard's secret into SECRET, once, at start-up.
+ * Missing: the guard of old, with a warning (an upgraded host keeps
+ * working until coexistctl init or the package creates it). A file that
+ * is too short, open to others or unreadable is fatal: the admin meant to
+ * have a guard and must fix it.
+ */
+static void load_secret(const struct config *cfg, struct trace_secret *secret)
+{
+    char path[CONFIG_STR_MAX * 2], err[TRACE_ERR_MAX];
+    int rc;
+
+    secret->ts_len = 0;
+    secret_path(cfg, path);
+    if (path[0] == '\0') {
+        log_msg(LOG_WARNING, "loop guard: no trace_secret_file; " NO_GUARD);
+        return;
+    }
+    if ((rc = trace_secret_load(path, secret, err)) < 0)
+        fatalx_status(EX_CONFIG, "trace_secret_file %s", err);
+    if (rc == 1)
+        log_msg(LOG_WARNING, "loop guard: trace_secret_file %s does not exist; " NO_GUARD,
+                path);
 }
 
 /* load_config - the configuration, or exit; then log as it says. */
@@ -301,6 +370,8 @@ static void write_pid_file(const char *path)
 /* start - everything before smfi_main(); the callbacks get the store handle. */
 static void start(const struct options *opt, struct config *cfg)
 {
+    /* Read by the callbacks until exit. */
+    static struct trace_secret secret;
     char err[DECIDE_ERR_MAX];
     char why[CONFIG_ERR_MAX];
     struct identity id;
@@ -314,6 +385,7 @@ static void start(const struct options *opt, struct config *cfg)
         fatalx("smfi_register failed");
     open_socket(cfg, &id);
     drop_privileges(cfg, &id);
+    load_secret(cfg, &secret);
     if (!opt->foreground && daemon(0, 0) < 0)
         fatal("daemon");
     write_pid_file(cfg->pid_file);
@@ -322,6 +394,7 @@ static void start(const struct options *opt, struct config *cfg)
     /* A missing store is logged by dbh_open; messages get on_db_error meanwhile. */
     (void) dbh_open(dbh, err);
     mlfi_init(cfg, dbh);
+    mlfi_set_secret(&secret);
 }
 
 int main(int argc, char **argv)

@@ -14,6 +14,13 @@
  * failure before end of message (out of memory) is remembered and answered
  * there with a tempfail; RCPT is never answered with ACCEPT, which would
  * skip end of message.
+ *
+ * The loop guard (DESIGN.md section 10). Without a secret, a message that
+ * carries "TRACE_HEADER: INSTANCE" is left alone, as it always was. With
+ * one, the header callback keeps the Message-ID and the trace headers that
+ * name this instance; end of message verifies them (policy/trace.c) and
+ * lets the decision skip exactly the recipients a verified header names,
+ * and the header added names the recipients routed now.
  */
 #include <config.h>
 
@@ -26,6 +33,7 @@
 #include "log.h"
 #include "mlfi.h"
 #include "stats.h"
+#include "trace.h"
 
 /* One envelope recipient as received: argv[0] the address, then ESMTP args. */
 struct mlfi_rcpt {
@@ -38,8 +46,15 @@ struct mlfi_msg {
     struct mlfi_rcpt *mctx_rcpts;
     size_t mctx_nrcpt;
     size_t mctx_cap;            /* kept across messages */
-    int mctx_looped;            /* carries our own trace header */
-    int mctx_nomem;             /* a recipient could not be kept */
+    int mctx_looped;            /* carries our own trace header (no secret) */
+    int mctx_nomem;             /* a recipient or header could not be kept */
+    /* With a secret: the trace headers naming us, verified at end of message. */
+    char *mctx_traces[TRACE_HEADERS_MAX];
+    size_t mctx_ntrace;
+    int mctx_trace_bad;         /* one of ours too long to be genuine */
+    char *mctx_msgid;           /* the first Message-ID, trimmed; kept across messages */
+    size_t mctx_msgid_cap;
+    int mctx_have_msgid;
 };
 
 /* Per connection. */
@@ -50,12 +65,15 @@ struct mlfi_conn {
     struct decide_route *cctx_routes;
     size_t cctx_scratch_cap;
     struct decide_result cctx_result;
+    const char **cctx_keys;     /* the routed keys the trace header names */
+    struct trace_set cctx_seen; /* what verified trace headers name */
 };
 
 /* Set once before smfi_main(), read-only afterwards. */
 static struct {
     const struct config *cfg;
     struct dbhandle *dbh;
+    const struct trace_secret *secret;  /* NULL: the guard has no secret */
 } mlfi_env;
 
 /* mlfi_init - what the callbacks need from main. */
@@ -63,6 +81,12 @@ void mlfi_init(const struct config *cfg, struct dbhandle *dbh)
 {
     mlfi_env.cfg = cfg;
     mlfi_env.dbh = dbh;
+}
+
+/* mlfi_set_secret - the loop guard's secret; NULL or an empty one: none. */
+void mlfi_set_secret(const struct trace_secret *secret)
+{
+    mlfi_env.secret = secret != NULL && secret->ts_len > 0 ? secret : NULL;
 }
 
 /*
@@ -120,6 +144,57 @@ static void mctx_reset(struct mlfi_msg *msg)
     msg->mctx_nrcpt = 0;
     msg->mctx_looped = 0;
     msg->mctx_nomem = 0;
+    for (size_t i = 0; i < msg->mctx_ntrace; i++)
+        free(msg->mctx_traces[i]);
+    msg->mctx_ntrace = 0;
+    msg->mctx_trace_bad = 0;
+    msg->mctx_have_msgid = 0;
+}
+
+/*
+ * mctx_keep_msgid - the Message-ID the trace tags are bound to: the first
+ * one, blanks around it removed. Returns 0 or -1 (out of memory).
+ */
+static int mctx_keep_msgid(struct mlfi_msg *msg, const char *value)
+{
+    size_t len;
+
+    while (isspace((unsigned char) *value))
+        value++;
+    for (len = strlen(value); len > 0 && isspace((unsigned char) value[len - 1]); len--)
+        ;
+    if (len + 1 > msg->mctx_msgid_cap) {
+        char *grown = realloc(msg->mctx_msgid, len + 1);
+
+        if (grown == NULL)
+            return -1;
+        msg->mctx_msgid = grown;
+        msg->mctx_msgid_cap = len + 1;
+    }
+    memcpy(msg->mctx_msgid, value, len);
+    msg->mctx_msgid[len] = '\0';
+    msg->mctx_have_msgid = 1;
+    return 0;
+}
+
+/*
+ * mctx_keep_trace - a trace header naming us, for end of message (the
+ * Message-ID it is bound to may come later). Past TRACE_HEADERS_MAX they
+ * are not kept: their recipients are routed again, never skipped wrongly.
+ * Returns 0 or -1 (out of memory).
+ */
+static int mctx_keep_trace(struct mlfi_msg *msg, const char *value)
+{
+    if (strlen(value) > TRACE_VALUE_MAX) {
+        msg->mctx_trace_bad = 1;
+        return 0;
+    }
+    if (msg->mctx_ntrace == TRACE_HEADERS_MAX)
+        return 0;
+    if ((msg->mctx_traces[msg->mctx_ntrace] = strdup(value)) == NULL)
+        return -1;
+    msg->mctx_ntrace++;
+    return 0;
 }
 
 /* cctx_free - the connection context and everything it holds. */
@@ -127,6 +202,8 @@ static void cctx_free(struct mlfi_conn *cctx)
 {
     mctx_reset(&cctx->cctx_msg);
     free(cctx->cctx_msg.mctx_rcpts);
+    free(cctx->cctx_msg.mctx_msgid);
+    free(cctx->cctx_keys);
     free(cctx->cctx_drcpts);
     free(cctx->cctx_routes);
     decide_result_free(&cctx->cctx_result);
@@ -158,6 +235,7 @@ static int cctx_scratch(struct mlfi_conn *cctx)
         size_t cap = msg->mctx_nrcpt;
         struct decide_rcpt *drcpts;
         struct decide_route *routes;
+        const char **keys;
 
         if ((drcpts = realloc(cctx->cctx_drcpts, cap * sizeof(*drcpts))) == NULL)
             return -1;
@@ -165,6 +243,9 @@ static int cctx_scratch(struct mlfi_conn *cctx)
         if ((routes = realloc(cctx->cctx_routes, cap * sizeof(*routes))) == NULL)
             return -1;
         cctx->cctx_routes = routes;
+        if ((keys = realloc(cctx->cctx_keys, cap * sizeof(*keys))) == NULL)
+            return -1;
+        cctx->cctx_keys = keys;
         cctx->cctx_scratch_cap = cap;
     }
     for (size_t i = 0; i < msg->mctx_nrcpt; i++) {
@@ -234,8 +315,8 @@ static int eom_apply_one(SMFICTX *ctx, struct decide_action *act)
  * the caller tempfails, and the MTA discards every change already sent, so
  * a message is never half-routed. Returns 0, or -1 with CAUSE filled.
  */
-static int eom_apply(SMFICTX *ctx, struct decide_result *result, char *cause,
-                     size_t causelen)
+static int eom_apply(SMFICTX *ctx, struct decide_result *result, const char *trace,
+                     char *cause, size_t causelen)
 {
     static const enum decide_action_kind order[] = {ACTION_ADD, ACTION_DELETE};
     const struct config *cfg = mlfi_env.cfg;
@@ -252,9 +333,8 @@ static int eom_apply(SMFICTX *ctx, struct decide_result *result, char *cause,
             return -1;
         }
     }
-    /* The trace header is the loop guard: a second pass leaves the message alone. */
-    if (smfi_addheader(ctx, (char *) cfg->trace_header, (char *) cfg->instance)
-        != MI_SUCCESS) {
+    /* The trace header is the loop guard: a second pass knows what we did. */
+    if (smfi_addheader(ctx, (char *) cfg->trace_header, (char *) trace) != MI_SUCCESS) {
         snprintf(cause, causelen, "smfi_addheader %s failed", cfg->trace_header);
         return -1;
     }
@@ -307,29 +387,103 @@ static void eom_log_routes(const char *qid, const struct decide_route *routes,
     }
 }
 
+/*
+ * eom_guard - verify the trace headers of ours into TC's set; a bad one is
+ * logged once per message and ignored, so a forger gains nothing. Returns
+ * whether a verified whole-message tag covers every recipient.
+ */
+static int eom_guard(const struct mlfi_msg *msg, const struct trace_check *tc,
+                     struct trace_set *seen, const char *qid)
+{
+    int bad = msg->mctx_trace_bad;
+
+    trace_set_init(seen);
+    for (size_t i = 0; i < msg->mctx_ntrace; i++)
+        if (trace_parse(tc->tc_secret, tc->tc_instance, tc->tc_msgid, msg->mctx_traces[i],
+                        seen) == TRACE_BAD)
+            bad = 1;
+    if (bad)
+        log_qid(LOG_WARNING, qid, "loop guard: trace header with a bad mac; routing");
+    return seen->tset_all;
+}
+
+/* eom_log_skipped - one line per recipient a verified trace header named. */
+static void eom_log_skipped(const char *qid, const struct decide_route *routes,
+                            size_t nrcpt, const struct trace_check *tc)
+{
+    if (tc->tc_set->tset_count == 0)
+        return;
+    for (size_t i = 0; i < nrcpt; i++)
+        if (routes[i].key[0] != '\0' && !routes[i].routed && trace_covers(tc, routes[i].key))
+            log_qid(LOG_INFO, qid, "loop guard: rcpt=<%s> routed already for this "
+                    "message; not again", routes[i].key);
+}
+
+/*
+ * eom_trace_value - the trace header's value: the instance alone without a
+ * secret, else the tags of every recipient routed now (a bcc merged into
+ * another recipient's add was routed too: it got its copy).
+ */
+static int eom_trace_value(struct mlfi_conn *cctx, const struct trace_check *tc,
+                           char out[TRACE_VALUE_MAX], char err[DECIDE_ERR_MAX])
+{
+    size_t nkeys = 0;
+    char why[TRACE_ERR_MAX];
+
+    if (tc->tc_secret == NULL) {
+        snprintf(out, TRACE_VALUE_MAX, "%s", tc->tc_instance);
+        return 0;
+    }
+    for (size_t i = 0; i < cctx->cctx_msg.mctx_nrcpt; i++)
+        if (cctx->cctx_routes[i].routed)
+            cctx->cctx_keys[nkeys++] = cctx->cctx_routes[i].key;
+    if (trace_build(tc->tc_secret, tc->tc_instance, tc->tc_msgid, cctx->cctx_keys, nkeys,
+                    out, TRACE_VALUE_MAX, why) < 0) {
+        snprintf(err, DECIDE_ERR_MAX, "trace header: %.480s", why);
+        return -1;
+    }
+    return 0;
+}
+
 /* eom_route - decide for the whole message, then apply (or only log). */
 static sfsistat eom_route(SMFICTX *ctx, struct mlfi_conn *cctx, const char *qid)
 {
     const struct config *cfg = mlfi_env.cfg;
-    size_t nrcpt = cctx->cctx_msg.mctx_nrcpt;
+    const struct mlfi_msg *msg = &cctx->cctx_msg;
+    size_t nrcpt = msg->mctx_nrcpt;
+    struct trace_check tc = {mlfi_env.secret, cfg->instance,
+                             msg->mctx_have_msgid ? msg->mctx_msgid : "", &cctx->cctx_seen};
     struct decide_settings settings = {
         .delimiters = cfg->recipient_delimiter,
         .now = time(NULL),
         .propagate_extension = cfg->propagate_extension,
     };
-    char err[DECIDE_ERR_MAX];
+    char err[DECIDE_ERR_MAX], trace[TRACE_VALUE_MAX];
 
     if (nrcpt == 0)
         return SMFIS_CONTINUE;
+    if (tc.tc_secret != NULL) {
+        if (eom_guard(msg, &tc, &cctx->cctx_seen, qid)) {
+            log_qid(LOG_INFO, qid, "loop guard: %s routed it for every recipient "
+                    "(r=*); left unchanged", cfg->instance);
+            return SMFIS_CONTINUE;
+        }
+        settings.already_routed = trace_covers;
+        settings.already_routed_ctx = &tc;
+    }
     if (cctx_scratch(cctx) < 0)
         return eom_tempfail(ctx, qid, "out of memory");
     if (dbh_decide(mlfi_env.dbh, cctx->cctx_drcpts, nrcpt, &settings,
                    &cctx->cctx_result, cctx->cctx_routes, err) < 0)
         return eom_db_error(ctx, qid, err);
     eom_log_unresolved(qid, cctx->cctx_drcpts, cctx->cctx_routes, nrcpt);
+    if (tc.tc_secret != NULL)
+        eom_log_skipped(qid, cctx->cctx_routes, nrcpt, &tc);
     if (cctx->cctx_result.count == 0)
         return SMFIS_CONTINUE;
-    if (!cfg->dry_run && eom_apply(ctx, &cctx->cctx_result, err, sizeof(err)) < 0)
+    if (eom_trace_value(cctx, &tc, trace, err) < 0)
+        return eom_tempfail(ctx, qid, err);
+    if (!cfg->dry_run && eom_apply(ctx, &cctx->cctx_result, trace, err, sizeof(err)) < 0)
         return eom_tempfail(ctx, qid, err);
     eom_log_routes(qid, cctx->cctx_routes, nrcpt, cfg->dry_run);
     return SMFIS_CONTINUE;
@@ -405,15 +559,31 @@ static sfsistat mlfi_envrcpt(SMFICTX *ctx, char **argv)
     return SMFIS_NOREPLY;
 }
 
-/* mlfi_header - notice our own trace header: the message was routed already. */
+/*
+ * mlfi_header - notice our own trace header. Without a secret its presence
+ * is the whole guard; with one, it and the Message-ID it is bound to are
+ * kept for end of message.
+ */
 static sfsistat mlfi_header(SMFICTX *ctx, char *name, char *value)
 {
     struct mlfi_conn *cctx = smfi_getpriv(ctx);
     const struct config *cfg = mlfi_env.cfg;
+    struct mlfi_msg *msg;
+    int rc = 0;
 
-    if (cctx != NULL && strcasecmp(name, cfg->trace_header) == 0
-        && header_value_is(value, cfg->instance))
-        cctx->cctx_msg.mctx_looped = 1;
+    if (cctx == NULL || value == NULL)
+        return SMFIS_NOREPLY;
+    msg = &cctx->cctx_msg;
+    if (mlfi_env.secret == NULL) {
+        if (strcasecmp(name, cfg->trace_header) == 0 && header_value_is(value, cfg->instance))
+            msg->mctx_looped = 1;
+    } else if (strcasecmp(name, cfg->trace_header) == 0) {
+        if (trace_is_ours(cfg->instance, value))
+            rc = mctx_keep_trace(msg, value);
+    } else if (strcasecmp(name, "Message-ID") == 0 && !msg->mctx_have_msgid)
+        rc = mctx_keep_msgid(msg, value);
+    if (rc < 0)
+        msg->mctx_nomem = 1;
     return SMFIS_NOREPLY;
 }
 

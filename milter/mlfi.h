@@ -46,4 +46,12 @@ extern const struct smfiDesc mlfi_desc;
  */
 void mlfi_init(const struct config *cfg, struct dbhandle *dbh);
 
+/*
+ * mlfi_set_secret - the loop guard's secret (not copied; it must outlive
+ * smfi_main()). NULL, the default, keeps the guard of old: a constant
+ * trace header, and a message carrying it is left alone.
+ */
+struct trace_secret;
+void mlfi_set_secret(const struct trace_secret *secret);
+
 #endif

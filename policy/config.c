@@ -55,6 +55,7 @@ static const struct config_key config_keys[] = {
     {"dry_run", TYPE_BOOL, OFF(dry_run), "no", 0, 0, NULL},
     {"trace_header", TYPE_STRING, OFF(trace_header), "X-Coexist-Milter", 0, 0, NULL},
     {"instance", TYPE_STRING, OFF(instance), "coexist-milter", 0, 0, NULL},
+    {"trace_secret_file", TYPE_STRING, OFF(trace_secret_file), "trace.key", 0, 0, NULL},
     {"syslog_facility", TYPE_ENUM, OFF(syslog_facility), "mail", 0, 0, facility_names},
     {"log_level", TYPE_ENUM, OFF(log_level), "info", 0, 0, level_names},
     {"log_stderr", TYPE_BOOL, OFF(log_stderr), "no", 0, 0, NULL},
@@ -115,6 +116,9 @@ static const char *check_string(const struct config_key *key, const char *value)
     }
     if (strcmp(key->name, "instance") == 0 && value[0] == '\0')
         return "must not be empty";
+    /* The trace header's parts are separated by ';'. */
+    if (strcmp(key->name, "instance") == 0 && strchr(value, ';') != NULL)
+        return "must not contain ';'";
     if (strcmp(key->name, "recipient_delimiter") == 0)
         for (const char *p = value; *p; p++)
             if (*p == '@' || isspace((unsigned char) *p) || isalnum((unsigned char) *p))
@@ -290,6 +294,20 @@ int config_load(struct config *cfg, const char *path, int missing_ok,
     }
     fclose(fp);
     return rc;
+}
+
+int config_beside(const char *file, const char *db, char *out, size_t outlen)
+{
+    const char *slash = strrchr(db, '/');
+    int n;
+
+    if (file[0] == '\0' || file[0] == '/')
+        n = snprintf(out, outlen, "%s", file);
+    else if (slash == NULL)
+        n = snprintf(out, outlen, "%s", file);
+    else
+        n = snprintf(out, outlen, "%.*s/%s", (int) (slash - db), db, file);
+    return n < 0 || (size_t) n >= outlen ? -1 : 0;
 }
 
 void config_dump(const struct config *cfg, FILE *fp)

@@ -31,6 +31,7 @@ struct config {
     int dry_run;
     char trace_header[CONFIG_STR_MAX];
     char instance[CONFIG_STR_MAX];
+    char trace_secret_file[CONFIG_STR_MAX];   /* "" = no loop guard secret */
     int syslog_facility;        /* LOG_MAIL, ... */
     int log_level;              /* LOG_INFO, ... */
     int log_stderr;
@@ -49,6 +50,14 @@ void config_defaults(struct config *cfg);
  */
 int config_load(struct config *cfg, const char *path, int missing_ok,
                 char err[CONFIG_ERR_MAX]);
+
+/*
+ * config_beside - FILE as a path: "" stays "" (not configured), an absolute
+ * path stays as it is, a relative one is taken in the directory of DB (so
+ * the default trace_secret_file lives beside whatever state_db is used).
+ * Returns 0, or -1 when OUT (OUTLEN bytes) is too small.
+ */
+int config_beside(const char *file, const char *db, char *out, size_t outlen);
 
 /* config_dump - write every key = value to FP (the effective config). */
 #include <stdio.h>

@@ -14,6 +14,7 @@
 #include "csvio.h"
 #include "ctl.h"
 #include "timefmt.h"
+#include "trace.h"
 
 /* journal_actor - the actor word for a change: "login/uid". */
 static const char *journal_actor(struct ctl *c)
@@ -22,32 +23,62 @@ static const char *journal_actor(struct ctl *c)
 }
 
 /*
- * give_to_directory_owner - root creating the store in the milter's state
- * directory (owned by the milter's user) hands the new file to that user:
- * a root-owned 0640 store would be one the milter cannot open read-write.
+ * give_to_directory_owner - root creating the store (or the trace secret)
+ * in the milter's state directory (owned by the milter's user) hands the
+ * new file PATH to that user: a root-owned 0640 store would be one the
+ * milter cannot open read-write, a root-owned secret one it cannot read.
  */
-static void give_to_directory_owner(struct ctl *c)
+static void give_to_directory_owner(struct ctl *c, const char *path)
 {
     char dir[4096];
-    const char *slash = strrchr(c->db_path, '/');
+    const char *slash = strrchr(path, '/');
     struct stat sb;
 
     if (geteuid() != 0)
         return;
     if (slash == NULL)
         snprintf(dir, sizeof(dir), ".");
-    else if (slash == c->db_path)
+    else if (slash == path)
         snprintf(dir, sizeof(dir), "/");
     else
-        snprintf(dir, sizeof(dir), "%.*s", (int) (slash - c->db_path), c->db_path);
+        snprintf(dir, sizeof(dir), "%.*s", (int) (slash - path), path);
     if (stat(dir, &sb) < 0 || sb.st_uid == 0)
         return;
-    if (chown(c->db_path, sb.st_uid, sb.st_gid) < 0)
-        fprintf(c->err, "coexistctl: warning: cannot give %s to uid %lu: %s\n", c->db_path,
+    if (chown(path, sb.st_uid, sb.st_gid) < 0)
+        fprintf(c->err, "coexistctl: warning: cannot give %s to uid %lu: %s\n", path,
                 (unsigned long) sb.st_uid, strerror(errno));
     else
-        fprintf(c->out, "%s owned by uid %lu, the owner of %s\n", c->db_path,
+        fprintf(c->out, "%s owned by uid %lu, the owner of %s\n", path,
                 (unsigned long) sb.st_uid, dir);
+}
+
+/*
+ * init_secret - the loop guard's secret beside the store (trace_secret_file),
+ * made once: an existing one is kept, as rotating it is the admin's call.
+ */
+static int init_secret(struct ctl *c)
+{
+    char path[2 * CONFIG_STR_MAX + 4096], err[TRACE_ERR_MAX];
+    int rc;
+
+    if (config_beside(c->cfg.trace_secret_file, c->db_path, path, sizeof(path)) < 0) {
+        fprintf(c->err, "coexistctl: trace_secret_file: path too long\n");
+        return EX_CANTCREAT;
+    }
+    if (path[0] == '\0')
+        return EX_OK;
+    if ((rc = trace_secret_create(path, err)) < 0) {
+        fprintf(c->err, "coexistctl: trace_secret_file %s (the store was created; make "
+                "the secret with: head -c 32 /dev/urandom >%s; chmod 0640 %s)\n", err,
+                path, path);
+        return EX_CANTCREAT;
+    }
+    if (rc == 1)
+        return EX_OK;
+    ctl_logf(c, "init trace secret %s actor=%s", path, c->actor);
+    fprintf(c->out, "created %s (the loop guard's secret)\n", path);
+    give_to_directory_owner(c, path);
+    return EX_OK;
 }
 
 int ctl_init(struct ctl *c, int nargs, char **args)
@@ -71,8 +102,8 @@ int ctl_init(struct ctl *c, int nargs, char **args)
     }
     ctl_logf(c, "init %s actor=%s", c->db_path, c->actor);
     fprintf(c->out, "created %s\n", c->db_path);
-    give_to_directory_owner(c);
-    return EX_OK;
+    give_to_directory_owner(c, c->db_path);
+    return init_secret(c);
 }
 
 /* alias_managed - refuse chains: an alias must not itself be routed. */

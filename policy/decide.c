@@ -300,6 +300,10 @@ int decide_actions_routes(const struct decide_rcpt *rcpts, size_t nrcpt,
         strcpy(keys[i], routes[i].key);
     }
     for (i = 0; i < nrcpt; i++) {
+        /* Routed by us for this very message before: not a second time. */
+        if (routes[i].routed && settings->already_routed != NULL
+            && settings->already_routed(settings->already_routed_ctx, routes[i].key))
+            routes[i].routed = 0;
         if (routes[i].routed
             && emit(&rcpts[i], i, &routes[i], keys, nrcpt, result, &ndelete, deletes) < 0) {
             snprintf(err, DECIDE_ERR_MAX, "cannot build actions for '%s'", rcpts[i].raw);

@@ -42,6 +42,14 @@ struct decide_settings {
     /* A rewrite found without its extension carries it to the alias, as
      * Postfix's propagate_unmatched_extensions does for virtual(5). */
     int propagate_extension;
+    /*
+     * The loop guard with a secret: whether this instance routed the
+     * recipient with normalized KEY for this message already (a verified
+     * trace header names it). Such a recipient is left alone and its route
+     * says routed = 0. NULL: none was.
+     */
+    int (*already_routed)(const void *ctx, const char *key);
+    const void *already_routed_ctx;
 };
 
 /* What one recipient resolves to, independent of the other recipients. */

@@ -5,7 +5,7 @@
 set -eu
 
 PACKAGES="build-essential autoconf automake libtool pkg-config
-  libmilter-dev libtdb-dev tdb-tools libcmocka-dev libcsv-dev libjansson-dev
+  libmilter-dev libtdb-dev tdb-tools libcmocka-dev libcsv-dev libjansson-dev libssl-dev
   libidn2-dev libunistring-dev
   postfix swaks miltertest libwrap0 python3 iproute2 util-linux valgrind
   groff-base man-db m4

@@ -197,6 +197,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 2)
         return 0;
     settings.loop_detected = data[0] & 1;
+    settings.already_routed = NULL;
+    settings.already_routed_ctx = NULL;
     settings.delimiters = delimiter_sets[(data[0] >> 1) & 7];
     settings.now = (time_t) data[1] << 24;
     settings.propagate_extension = (data[0] >> 4) & 1;

@@ -3,7 +3,7 @@
 #
 # Usage: tests/fuzz/run.sh [SECONDS [TARGET...]]
 #   SECONDS  how long each target runs (default 10)
-#   TARGET   addr record config csvio decide (default: all)
+#   TARGET   addr record config csvio decide trace (default: all)
 #   BUILD_DIR  where to work (default /tmp): binaries, logs, corpus copies
 #              and crash inputs go to $BUILD_DIR/fuzz.
 #
@@ -18,14 +18,14 @@
 #
 # Output: "PASS fuzz <target>" or "FAIL fuzz <target>: why" per target, then
 # "fuzz: N passed, N failed". Needs clang and libFuzzer (Debian: clang-14,
-# libclang-rt-14-dev), libcsv-dev, libjansson-dev.
+# libclang-rt-14-dev), libcsv-dev, libjansson-dev, libssl-dev.
 set -u
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 SECS=${1:-10}
 [ $# -gt 0 ] && shift
-TARGETS=${*:-addr record config csvio decide}
+TARGETS=${*:-addr record config csvio decide trace}
 OUT=${BUILD_DIR:-/tmp}/fuzz
 CC=${FUZZ_CC:-clang}
 CFLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
@@ -50,6 +50,7 @@ sources() {
         config) echo "$p/config.c" ;;
         csvio) echo "$p/addr.c $p/timefmt.c $p/record.c $p/csvio.c $JANSSON_FLAGS -lcsv $ADDR_LIBS" ;;
         decide) echo "$p/addr.c $p/timefmt.c $p/record.c $p/decide.c $ADDR_LIBS" ;;
+        trace) echo "$p/trace.c $CRYPTO_FLAGS" ;;
         *) return 1 ;;
     esac
 }
@@ -71,12 +72,13 @@ fi
 JANSSON_FLAGS=$(pkg-config --cflags --libs jansson 2>/dev/null || echo "-ljansson")
 # addr.c: IDNA (libidn2) and Unicode case folding (libunistring).
 ADDR_LIBS="$(pkg-config --cflags --libs libidn2 2>/dev/null || echo "-lidn2") -lunistring"
+CRYPTO_FLAGS=$(pkg-config --cflags --libs libcrypto 2>/dev/null || echo "-lcrypto")
 
 # Build every target at once: compiling with three sanitizers is the slow part.
 declare -A BUILD_PID
 for t in $TARGETS; do
     if ! src=$(sources "$t"); then
-        fail "$t" "unknown target (known: addr record config csvio decide)"
+        fail "$t" "unknown target (known: addr record config csvio decide trace)"
         continue
     fi
     # shellcheck disable=SC2086

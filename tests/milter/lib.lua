@@ -28,6 +28,9 @@ L.SMFIC_BODYEOB = SMFIC_BODYEOB or string.byte("E")
 
 L.passed, L.failed = 0, 0
 L.script = "?"
+-- Set by a script whose daemon has a trace secret: the trace header is then
+-- "INSTANCE; r=TAG,...; mac=MAC" rather than INSTANCE alone.
+L.guard = false
 local open_conns = {}
 
 local function reply_char(conn)
@@ -191,7 +194,8 @@ local DEFAULT_HEADERS = {
 
 -- Send one message. m = { qid = "...", from = "<...>",
 --   rcpts = { "<a@b>" | { "<a@b>", "NOTIFY=..." }, ... },
---   headers = { { name, value }, ... } (sent after the defaults) }
+--   headers = { { name, value }, ... } (sent after the defaults),
+--   msgid = the default Message-ID's value instead of "<mt-QID@example.net>" }
 -- Returns { stage = "MAIL"|"RCPT n"|"DATA"|"HEADER"|"EOH"|"EOM", reply = c,
 --           mods = (EOM only) the recorded requests }
 function L.message(conn, m)
@@ -226,7 +230,11 @@ function L.message(conn, m)
     end
     if not mt.test_option(conn, SMFIP_NOHDRS) then
         local hdrs = {}
-        for _, h in ipairs(DEFAULT_HEADERS) do hdrs[#hdrs + 1] = { h[1], h[2]:format(m.qid) } end
+        for _, h in ipairs(DEFAULT_HEADERS) do
+            local v = h[2]:format(m.qid)
+            if h[1] == "Message-ID" and m.msgid then v = m.msgid end
+            hdrs[#hdrs + 1] = { h[1], v }
+        end
         for _, h in ipairs(m.headers or {}) do hdrs[#hdrs + 1] = h end
         for _, h in ipairs(hdrs) do
             L.check(mt.header(conn, h[1], h[2]), "mt.header")
@@ -361,7 +369,13 @@ function L.expect(conn, res, exp)
         if h.name:lower() == TRACE:lower() then
             traces = traces + 1
             local v = h.value:gsub("^%s+", ""):gsub("%s+$", "")
-            if v ~= INSTANCE then
+            if L.guard then
+                local inst = v:match("^(.-); r=[%w_%-,*]+; mac=[%w_%-]+$")
+                if inst ~= INSTANCE then
+                    error(string.format("trace header value '%s', expected '%s; r=...; mac=...'",
+                        h.value, INSTANCE))
+                end
+            elseif v ~= INSTANCE then
                 error(string.format("trace header value '%s', expected '%s'", h.value, INSTANCE))
             end
         else
@@ -380,6 +394,14 @@ function L.expect(conn, res, exp)
         if mt.eom_check(conn, MT_RCPTADD, a) then error(a .. " added") end
         for _, g in ipairs(mods.adds) do if g.addr == a then error(a .. " added") end end
     end
+end
+
+-- The value of the trace header the milter added at the last end of message.
+function L.trace_value(res)
+    for _, h in ipairs(res.mods and res.mods.hdrs or {}) do
+        if h.name:lower() == TRACE:lower() then return h.value end
+    end
+    error("no " .. TRACE .. " header added; got: " .. describe_mods(res.mods))
 end
 
 function L.expect_untouched(conn, res, also_not_added)

@@ -241,7 +241,20 @@ setup_dryrun_store() {
     ctl "$db" add @corp2.example @pop2.example --mode rewrite
 }
 
-for s in route dryrun; do
+# The loop guard's store: its init also makes $WORK/trace.key, the secret
+# the guard config finds by default (trace_secret_file = trace.key, beside
+# state_db); the other configs switch the secret off to keep testing the
+# guard of old.
+setup_guard_store() {
+    db=$WORK/guard.tdb
+    ctl "$db" init &&
+    ctl "$db" add adam.barr@corp.example adam@pop.example --mode bcc &&
+    ctl "$db" add rita.rewrite@corp.example rita@pop.example --mode rewrite &&
+    ctl "$db" add carol@corp.example carol@pop.example --mode bcc &&
+    test -s "$WORK/trace.key"
+}
+
+for s in route dryrun guard; do
     if msg=$(setup_${s}_store); then
         ok "setup: $s store built with coexistctl"
     else
@@ -263,11 +276,12 @@ write_conf() { # NAME LINES...
         for line in "$@"; do echo "$line"; done
     } > "$WORK/$name.conf"
 }
-write_conf route "on_db_error = tempfail" "dry_run = no"
-write_conf dryrun "on_db_error = tempfail" "dry_run = yes"
-write_conf dberror "on_db_error = tempfail" "dry_run = no"
-write_conf accept "on_db_error = accept" "dry_run = no"
-write_conf hostile "on_db_error = tempfail" "dry_run = no"
+write_conf route "on_db_error = tempfail" "dry_run = no" "trace_secret_file ="
+write_conf dryrun "on_db_error = tempfail" "dry_run = yes" "trace_secret_file ="
+write_conf dberror "on_db_error = tempfail" "dry_run = no" "trace_secret_file ="
+write_conf accept "on_db_error = accept" "dry_run = no" "trace_secret_file ="
+write_conf hostile "on_db_error = tempfail" "dry_run = no" "trace_secret_file ="
+write_conf guard "on_db_error = tempfail" "dry_run = no"
 
 # ---- syslog expectations announced by a script
 check_syslog() { # NAME EXPECTFILE

@@ -99,6 +99,7 @@ static const char all_keys[] =
     "dry_run = yes\n"
     "trace_header = X-Test-Trace\n"
     "instance = mx1.corp.example\n"
+    "trace_secret_file = /srv/coexist/trace.key\n"
     "syslog_facility = local3\n"
     "log_level = debug\n"
     "log_stderr = true\n"
@@ -119,6 +120,7 @@ static void check_all_keys(const struct config *cfg)
     assert_int_equal(cfg->dry_run, 1);
     assert_string_equal(cfg->trace_header, "X-Test-Trace");
     assert_string_equal(cfg->instance, "mx1.corp.example");
+    assert_string_equal(cfg->trace_secret_file, "/srv/coexist/trace.key");
     assert_int_equal(cfg->syslog_facility, LOG_LOCAL3);
     assert_int_equal(cfg->log_level, LOG_DEBUG);
     assert_int_equal(cfg->log_stderr, 1);
@@ -176,6 +178,10 @@ static const struct value_case value_cases[] = {
     {"recipient_delimiter =\n", CF(recipient_delimiter), V_STR, "", 0},
     {"recipient_delimiter = +-_\n", CF(recipient_delimiter), V_STR, "+-_", 0},
     {"instance = a = b\n", CF(instance), V_STR, "a = b", 0},
+    {"trace_secret_file =\n", CF(trace_secret_file), V_STR, "", 0},
+    {"trace_secret_file = /etc/coexist-milter/trace.key\n", CF(trace_secret_file), V_STR,
+     "/etc/coexist-milter/trace.key", 0},
+    {"", CF(trace_secret_file), V_STR, "trace.key", 0},
     {"user = milter\r\n", CF(user), V_STR, "milter", 0},
     {"\n\n# only comments\n  \n", CF(instance), V_STR, "coexist-milter", 0},
     {"", CF(instance), V_STR, "coexist-milter", 0},
@@ -285,6 +291,7 @@ static const struct error_case error_cases[] = {
     {"trace_header = X Bad\n", 1, "trace_header: 'X Bad' is not a valid header name"},
     {"trace_header = X-Bad:\n", 1, "trace_header: 'X-Bad:' is not a valid header name"},
     {"instance =\n", 1, "instance: '' must not be empty"},
+    {"instance = mx1;r=*\n", 1, "instance: 'mx1;r=*' must not contain ';'"},
     {"recipient_delimiter = a\n", 1,
      "recipient_delimiter: 'a' must be punctuation characters other than @"},
     {"recipient_delimiter = +@\n", 1,
@@ -460,6 +467,7 @@ static const char default_dump[] =
     "dry_run = no\n"
     "trace_header = X-Coexist-Milter\n"
     "instance = coexist-milter\n"
+    "trace_secret_file = trace.key\n"
     "syslog_facility = mail\n"
     "log_level = info\n"
     "log_stderr = no\n"
@@ -528,6 +536,31 @@ static void test_dump_round_trip(void **state)
     check_dump_reloads(&cfg);
 }
 
+/* test_beside - trace_secret_file's default lives beside state_db. */
+static void test_beside(void **state)
+{
+    static const struct {
+        const char *file, *db, *want;
+    } cases[] = {
+        {"trace.key", "/var/lib/coexist-milter/state.tdb", "/var/lib/coexist-milter/trace.key"},
+        {"trace.key", "/state.tdb", "/trace.key"},
+        {"trace.key", "state.tdb", "trace.key"},
+        {"sub/k", "/tmp/x/y.tdb", "/tmp/x/sub/k"},
+        {"/etc/k", "/tmp/x/y.tdb", "/etc/k"},
+        {"", "/tmp/x/y.tdb", ""},
+    };
+    char out[64], tiny[8];
+
+    (void) state;
+    for (size_t i = 0; i < NELEM(cases); i++) {
+        assert_int_equal(config_beside(cases[i].file, cases[i].db, out, sizeof(out)), 0);
+        if (strcmp(out, cases[i].want) != 0)
+            fail_msg("config_beside('%s', '%s'): got '%s', want '%s'", cases[i].file,
+                     cases[i].db, out, cases[i].want);
+    }
+    assert_int_equal(config_beside("trace.key", "/tmp/x/y.tdb", tiny, sizeof(tiny)), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -542,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_load_over_values),
         cmocka_unit_test(test_dump_defaults),
         cmocka_unit_test(test_dump_round_trip),
+        cmocka_unit_test(test_beside),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

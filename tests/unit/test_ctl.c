@@ -736,8 +736,9 @@ static void test_command_line_and_exit_codes(void **state)
 static void test_init(void **state)
 {
     struct fx *fx = *state;
-    char want[512], small[256];
-    struct blob before;
+    char want[1024], small[256], key[256];
+    struct blob before, keybytes;
+    struct stat sb;
 
     /* A bad --hash-size creates nothing. */
     EXPECT_RC(fx, CTL(fx, "init", "--hash-size", "5"), EX_USAGE);
@@ -748,16 +749,56 @@ static void test_init(void **state)
         fail_msg("a refused init created %s", fx->db);
 
     OK(fx, "init");
-    snprintf(want, sizeof(want), "created %s\n", fx->db);
+    /* The store, and beside it the loop guard's secret (trace_secret_file). */
+    path_in(fx, "trace.key", key, sizeof(key));
+    snprintf(want, sizeof(want), "created %s\ncreated %s (the loop guard's secret)\n",
+             fx->db, key);
     CHECK_STR(fx->out, want);
-    snprintf(want, sizeof(want), "init %s actor=%s\n", fx->db, fx->actor);
+    snprintf(want, sizeof(want), "init %s actor=%s\ninit trace secret %s actor=%s\n",
+             fx->db, fx->actor, key, fx->actor);
     CHECK_STR(fx->logs, want);
+    if (stat(key, &sb) < 0 || (sb.st_mode & 07777) != 0640 || sb.st_size != 32)
+        fail_msg("%s: want mode 0640 and 32 bytes", key);
+    keybytes = slurp(key);
 
-    /* An existing store is never recreated over. */
+    /* An existing store is never recreated over, nor the secret. */
     before = slurp(fx->db);
     EXPECT_RC(fx, CTL(fx, "init"), EX_CANTCREAT);
     CHECK_CONTAINS(fx->err, "File exists");
     EXPECT_UNCHANGED(fx, &before, "init over an existing store");
+    {
+        struct blob k = slurp(key);
+
+        if (k.len != keybytes.len || memcmp(k.data, keybytes.data, k.len) != 0)
+            fail_msg("init over an existing store changed %s", key);
+        free(k.data);
+    }
+    /* A second store in the same directory shares the secret: kept as it is. */
+    path_in(fx, "second.tdb", small, sizeof(small));
+    EXPECT_RC(fx, RAW(fx, "-c", fx->conf, "-d", small, "init"), EX_OK);
+    snprintf(want, sizeof(want), "created %s\n", small);
+    CHECK_STR(fx->out, want);
+    free(keybytes.data);
+    unlink(small);
+    /* trace_secret_file = (empty): no secret made. */
+    {
+        char conf[256], sub[256], subdb[300], subkey[300];
+
+        path_in(fx, "nokey.conf", conf, sizeof(conf));
+        path_in(fx, "sub", sub, sizeof(sub));
+        assert_int_equal(mkdir(sub, 0700), 0);
+        snprintf(subdb, sizeof(subdb), "%s/state.tdb", sub);
+        snprintf(subkey, sizeof(subkey), "%s/trace.key", sub);
+        write_text(conf, "trace_secret_file =\n");
+        EXPECT_RC(fx, RAW(fx, "-c", conf, "-d", subdb, "init"), EX_OK);
+        if (access(subkey, F_OK) == 0)
+            fail_msg("trace_secret_file = (empty), yet init made %s", subkey);
+        /* An absolute trace_secret_file is used as it is. */
+        write_text(conf, "trace_secret_file = /nonexistent-dir/trace.key\n");
+        unlink(subdb);
+        EXPECT_RC(fx, RAW(fx, "-c", conf, "-d", subdb, "init"), EX_CANTCREAT);
+        CHECK_CONTAINS(fx->err, "coexistctl: trace_secret_file /nonexistent-dir/trace.key: ");
+    }
 
     /* A fresh store is empty and sound. */
     OK(fx, "check");

@@ -471,6 +471,57 @@ static void test_loop_detected(void **state)
     decide_result_free(&result);
 }
 
+/* already_seen - an already_routed callback: KEY is in the NULL-ended list CTX. */
+static int already_seen(const void *ctx, const char *key)
+{
+    for (const char *const *k = ctx; *k != NULL; k++)
+        if (strcmp(*k, key) == 0)
+            return 1;
+    return 0;
+}
+
+static void test_already_routed(void **state)
+{
+    static const struct entry entries[] = {
+        {"adam.barr@corp.example", "v=1 state=unmigrated mode=bcc alias=adam@pop.example"},
+        {"bob@corp.example", "v=1 state=unmigrated mode=rewrite alias=bob@pop.example"},
+        {"carol@corp.example", "v=1 state=unmigrated mode=bcc alias=carol@pop.example"},
+    };
+    static const char *const raws[] = {"<Adam.Barr@corp.example>", "<bob@corp.example>",
+                                       "<carol@corp.example>"};
+    static const char *const seen[] = {"adam.barr@corp.example", "bob@corp.example", NULL};
+    struct decide_rcpt rcpts[3];
+    struct decide_route routes[3];
+    struct decide_settings settings = {.delimiters = "+", .now = NOW, .already_routed = already_seen,
+                                       .already_routed_ctx = seen};
+    struct table t = TABLE(entries);
+    struct decide_result result = {0};
+    char err[DECIDE_ERR_MAX], got[1024];
+    const char *what = "already routed: adam and bob skipped, carol routed";
+    (void) state;
+
+    for (size_t i = 0; i < 3; i++) {
+        rcpts[i].raw = raws[i];
+        rcpts[i].esmtp_args = NULL;
+    }
+    assert_int_equal(decide_actions_routes(rcpts, 3, &settings, lookup, &t, &result,
+                                           routes, err), 0);
+    /* The key asked about is the normalized one, not the raw form. */
+    CHECK_STR(format_actions(&result, got, sizeof(got)),
+              "add <carol@pop.example> [NOTIFY=NEVER] bcc/user #2\n");
+    assert_int_equal(routes[0].routed, 0);
+    assert_int_equal(routes[1].routed, 0);
+    assert_int_equal(routes[2].routed, 1);
+    /* The check comes after the lookup: each recipient looked up once. */
+    CHECK_STR(t.log, "adam.barr@corp.example bob@corp.example carol@corp.example");
+    /* NULL callback: everyone routed. */
+    settings.already_routed = NULL;
+    assert_int_equal(decide_actions_routes(rcpts, 3, &settings, lookup, &t, &result,
+                                           routes, err), 0);
+    assert_int_equal(result.count, 4);
+    decide_result_free(&result);
+}
+
 /* ---- errors and odd recipients ----------------------------------------------- */
 
 static void test_lookup_error_no_partial(void **state)
@@ -890,6 +941,7 @@ int main(void)
         cmocka_unit_test(test_duplicates),
         cmocka_unit_test(test_no_chaining),
         cmocka_unit_test(test_loop_detected),
+        cmocka_unit_test(test_already_routed),
         cmocka_unit_test(test_lookup_error_no_partial),
         cmocka_unit_test(test_unparseable_left_alone),
         cmocka_unit_test(test_zero_recipients),

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <pwd.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,8 +59,10 @@ static int teardown(void **state)
     struct fx *fx = *state;
     char path[256];
 
-    /* Only what the tests make: the config, a socket, a pid file. */
+    /* Only what the tests make: the config, a secret, a socket, a pid file. */
     unlink(fx->conf);
+    snprintf(path, sizeof(path), "%s/trace.key", fx->dir);
+    unlink(path);
     snprintf(path, sizeof(path), "%s/s.sock", fx->dir);
     unlink(path);
     rmdir(fx->dir);
@@ -160,11 +163,17 @@ static const char *own_user(void)
 static void test_good_config(void **state)
 {
     struct fx *fx = *state;
-    char want[256];
+    char want[256], key[256];
+    int fd;
 
+    /* A loop guard secret, so that -n has nothing to warn about. */
+    snprintf(key, sizeof(key), "%s/trace.key", fx->dir);
+    assert_true((fd = open(key, O_WRONLY | O_CREAT | O_EXCL, 0600)) >= 0);
+    assert_int_equal(write(fd, "0123456789abcdef0123456789abcdef", 32), 32);
+    close(fd);
     /* allow_root: the same file is good run as root and as anyone else. */
     write_conf(fx, "socket = inet:65535@127.0.0.1\npid_file = @DIR@/p.pid\n"
-                   "allow_root = yes\n");
+                   "allow_root = yes\nstate_db = @DIR@/state.tdb\n");
     assert_int_equal(run_milter(fx, "-n"), EX_OK);
     snprintf(want, sizeof(want), "coexist-milter: %s: configuration OK\n", fx->conf);
     assert_string_equal(fx->out, want);

@@ -28,6 +28,7 @@
 #include "policy/config.h"
 #include "stats.h"
 #include "store.h"
+#include "trace.h"
 
 #define INSTANCE "test-instance"
 #define TRACE "X-Coexist-Milter"
@@ -39,6 +40,7 @@ struct fixture {
     struct config cfg;
     struct dbhandle *dbh;
     SMFICTX *ctx;
+    struct trace_secret secret; /* given to the milter by use_secret() */
 };
 
 /* ---- the store ------------------------------------------------------------ */
@@ -123,6 +125,8 @@ static int setup(void **state)
     f->dbh = dbh_new(f->path);
     assert_non_null(f->dbh);
     mlfi_init(&f->cfg, f->dbh);
+    /* The guard of old unless a test gives a secret (use_secret). */
+    mlfi_set_secret(NULL);
     f->ctx = fake_ctx_new();
     fake_ctx_set_macro(f->ctx, "i", "QID1");
     fake_smfi_reset();
@@ -759,6 +763,233 @@ static void test_recipients_kept_verbatim(void **state)
     expect_call(1, FAKE_DELRCPT, "<Bob.Smith@corp.example>", NULL);
 }
 
+/* ---- the loop guard with a secret ---------------------------------------- */
+
+#define MSGID "<guard-1@example.org>"
+
+/* use_secret - the milter gets a fixed trace secret. */
+static void use_secret(struct fixture *f)
+{
+    f->secret.ts_len = TRACE_SECRET_MIN;
+    for (size_t i = 0; i < TRACE_SECRET_MIN; i++)
+        f->secret.ts_bytes[i] = (unsigned char) (0xa5 ^ i);
+    mlfi_set_secret(&f->secret);
+}
+
+/*
+ * guarded - MAIL, the NRCPT recipients RCPTS, a Message-ID (MSGID_VALUE,
+ * NULL for none), the trace headers TRACES (NULL-ended, may be NULL) and
+ * end of message.
+ */
+static sfsistat guarded(struct fixture *f, const char *const *rcpts, size_t nrcpt,
+                        const char *msgid_value, const char *const *traces)
+{
+    mail(f);
+    for (size_t i = 0; i < nrcpt; i++)
+        rcpt(f, rcpts[i], NULL);
+    header(f, "Subject", "hello");
+    /* One trace header before the Message-ID: end of message binds them. */
+    if (traces != NULL && traces[0] != NULL)
+        header(f, TRACE, traces[0]);
+    if (msgid_value != NULL)
+        header(f, "Message-Id", msgid_value);
+    for (size_t i = 1; traces != NULL && traces[0] != NULL && traces[i] != NULL; i++)
+        header(f, TRACE, traces[i]);
+    return eom(f);
+}
+
+/* last_trace - the value of the trace header the milter added last (copied). */
+static const char *last_trace(void)
+{
+    static char value[FAKE_ARG_MAX];
+
+    value[0] = '\0';
+    for (size_t i = 0; i < fake_smfi_count(); i++)
+        if (fake_smfi_get(i)->call == FAKE_ADDHEADER
+            && strcmp(fake_smfi_get(i)->arg1, TRACE) == 0)
+            snprintf(value, sizeof(value), "%s", fake_smfi_get(i)->arg2);
+    if (value[0] == '\0')
+        fail_msg("no %s header added", TRACE);
+    return value;
+}
+
+/* trace_names - whether VALUE verifies for MSGID_VALUE and names KEY. */
+static int trace_names(struct fixture *f, const char *value, const char *msgid_value,
+                       const char *key)
+{
+    struct trace_set set;
+    struct trace_check tc = {&f->secret, INSTANCE, msgid_value, &set};
+
+    trace_set_init(&set);
+    if (trace_parse(&f->secret, INSTANCE, msgid_value, value, &set) != TRACE_OK)
+        fail_msg("trace header '%s' does not verify for '%s'", value, msgid_value);
+    return trace_covers(&tc, key);
+}
+
+static void test_guard_forged_constant_header_routes(void **state)
+{
+    static const char *const adam[] = {"<adam.barr@corp.example>"};
+    static const char *const forged[] = {" " INSTANCE " ", NULL};
+    struct fixture *f = *state;
+    const char *log, *value;
+
+    use_secret(f);
+    capture_start(f);
+    assert_int_equal(guarded(f, adam, 1, MSGID, forged), SMFIS_CONTINUE);
+    log = capture_stop(f);
+    /* The header of old no longer skips routing: anyone could write it. */
+    expect_ncalls(2);
+    expect_call(0, FAKE_ADDRCPT_PAR, "<adam@pop.example>", "NOTIFY=NEVER");
+    expect_log(log, "QID1: loop guard: trace header with a bad mac; routing\n");
+    expect_log(log, "QID1: bcc rcpt=<adam.barr@corp.example>");
+    value = last_trace();
+    if (strncmp(value, INSTANCE "; r=", strlen(INSTANCE) + 4) != 0)
+        fail_msg("trace header: got '%s', want '%s; r=...; mac=...'", value, INSTANCE);
+    assert_true(trace_names(f, value, MSGID, "adam.barr@corp.example"));
+}
+
+static void test_guard_bad_mac_logged_once(void **state)
+{
+    static const char *const adam[] = {"<adam.barr@corp.example>"};
+    static const char *const forged[] = {
+        INSTANCE "; r=AAAAAAAAAAA; mac=AAAAAAAAAAAAAAAAAAAAAA", INSTANCE, NULL};
+    struct fixture *f = *state;
+    const char *log, *first;
+
+    use_secret(f);
+    capture_start(f);
+    assert_int_equal(guarded(f, adam, 1, MSGID, forged), SMFIS_CONTINUE);
+    log = capture_stop(f);
+    expect_ncalls(2);
+    first = strstr(log, "loop guard: trace header with a bad mac");
+    assert_non_null(first);
+    if (strstr(first + 1, "loop guard: trace header with a bad mac") != NULL)
+        fail_msg("log: got '%s', want the bad mac line once", log);
+}
+
+static void test_guard_returning_message_not_routed_again(void **state)
+{
+    static const char *const adam[] = {"<adam.barr@corp.example>"};
+    const char *traces[2] = {NULL, NULL};
+    char value[FAKE_ARG_MAX];
+    struct fixture *f = *state;
+    const char *log;
+
+    use_secret(f);
+    assert_int_equal(guarded(f, adam, 1, MSGID, NULL), SMFIS_CONTINUE);
+    expect_ncalls(2);
+    snprintf(value, sizeof(value), "%s", last_trace());
+    /* The routed copy comes back (a forward, a list) with its headers. */
+    fake_smfi_reset();
+    traces[0] = value;
+    capture_start(f);
+    assert_int_equal(guarded(f, adam, 1, " " MSGID " ", traces), SMFIS_CONTINUE);
+    log = capture_stop(f);
+    expect_ncalls(0);
+    expect_log(log, "QID1: loop guard: rcpt=<adam.barr@corp.example> routed already "
+               "for this message; not again\n");
+    if (strstr(log, "bad mac") != NULL || strstr(log, ": bcc ") != NULL)
+        fail_msg("log: got '%s', want neither a bad mac nor a bcc line", log);
+    /* The same header on a message with another Message-ID proves nothing. */
+    fake_smfi_reset();
+    capture_start(f);
+    assert_int_equal(guarded(f, adam, 1, "<guard-2@example.org>", traces), SMFIS_CONTINUE);
+    log = capture_stop(f);
+    expect_ncalls(2);
+    expect_log(log, "QID1: loop guard: trace header with a bad mac; routing\n");
+}
+
+static void test_guard_repost_to_other_recipient_routed(void **state)
+{
+    static const char *const adam[] = {"<adam.barr@corp.example>"};
+    static const char *const both[] = {"<adam.barr@corp.example>", "<bob.smith@corp.example>"};
+    const char *traces[3] = {NULL, NULL, NULL};
+    char first[FAKE_ARG_MAX], second[FAKE_ARG_MAX];
+    struct fixture *f = *state;
+
+    use_secret(f);
+    assert_int_equal(guarded(f, adam, 1, MSGID, NULL), SMFIS_CONTINUE);
+    snprintf(first, sizeof(first), "%s", last_trace());
+    /* A list server re-posts it, headers kept, to adam and bob. */
+    fake_smfi_reset();
+    traces[0] = first;
+    assert_int_equal(guarded(f, both, 2, MSGID, traces), SMFIS_CONTINUE);
+    expect_ncalls(3);
+    expect_call(0, FAKE_ADDRCPT_PAR, "<bob@pop.example>", NULL);
+    expect_call(1, FAKE_DELRCPT, "<bob.smith@corp.example>", NULL);
+    snprintf(second, sizeof(second), "%s", last_trace());
+    /* The new header names bob only: adam was routed by the first. */
+    assert_true(trace_names(f, second, MSGID, "bob.smith@corp.example"));
+    assert_false(trace_names(f, second, MSGID, "adam.barr@corp.example"));
+    /* Both headers back: nobody is routed a third time. */
+    fake_smfi_reset();
+    traces[1] = second;
+    assert_int_equal(guarded(f, both, 2, MSGID, traces), SMFIS_CONTINUE);
+    expect_ncalls(0);
+}
+
+static void test_guard_no_message_id(void **state)
+{
+    static const char *const adam[] = {"<adam.barr@corp.example>"};
+    const char *traces[2] = {NULL, NULL};
+    char value[FAKE_ARG_MAX];
+    struct fixture *f = *state;
+
+    use_secret(f);
+    assert_int_equal(guarded(f, adam, 1, NULL, NULL), SMFIS_CONTINUE);
+    snprintf(value, sizeof(value), "%s", last_trace());
+    /* No Message-ID is the empty one. */
+    assert_true(trace_names(f, value, "", "adam.barr@corp.example"));
+    fake_smfi_reset();
+    traces[0] = value;
+    assert_int_equal(guarded(f, adam, 1, NULL, traces), SMFIS_CONTINUE);
+    expect_ncalls(0);
+}
+
+static void test_guard_many_recipients_whole_message(void **state)
+{
+    char names[TRACE_TAGS_MAX + 1][64], value[FAKE_ARG_MAX];
+    const char *rcpts[TRACE_TAGS_MAX + 2], *traces[2] = {NULL, NULL};
+    struct fixture *f = *state;
+    const char *log;
+
+    use_secret(f);
+    for (size_t i = 0; i <= TRACE_TAGS_MAX; i++) {
+        snprintf(names[i], sizeof(names[i]), "<user%zu@domain.example>", i);
+        rcpts[i] = names[i];
+    }
+    assert_int_equal(guarded(f, rcpts, TRACE_TAGS_MAX + 1, MSGID, NULL), SMFIS_CONTINUE);
+    expect_ncalls(TRACE_TAGS_MAX + 2);
+    snprintf(value, sizeof(value), "%s", last_trace());
+    assert_non_null(strstr(value, "; r=*; mac="));
+    /* Back with it, and a new managed recipient: r=* covers the message. */
+    fake_smfi_reset();
+    traces[0] = value;
+    rcpts[TRACE_TAGS_MAX + 1] = "<adam.barr@corp.example>";
+    capture_start(f);
+    assert_int_equal(guarded(f, rcpts, TRACE_TAGS_MAX + 2, MSGID, traces), SMFIS_CONTINUE);
+    log = capture_stop(f);
+    expect_ncalls(0);
+    expect_log(log, "QID1: loop guard: " INSTANCE " routed it for every recipient (r=*)");
+}
+
+static void test_guard_other_instance_header_ignored(void **state)
+{
+    static const char *const adam[] = {"<adam.barr@corp.example>"};
+    static const char *const other[] = {"another-instance; r=AAAAAAAAAAA; mac=x", NULL};
+    struct fixture *f = *state;
+    const char *log;
+
+    use_secret(f);
+    capture_start(f);
+    assert_int_equal(guarded(f, adam, 1, MSGID, other), SMFIS_CONTINUE);
+    log = capture_stop(f);
+    expect_ncalls(2);
+    /* Not ours: neither verified nor a bad mac of ours. */
+    if (strstr(log, "bad mac") != NULL)
+        fail_msg("log: got '%s', want no bad mac line for another instance", log);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -793,6 +1024,13 @@ int main(void)
         T(test_dry_run_changes_nothing),
         T(test_no_queue_id),
         T(test_recipients_kept_verbatim),
+        T(test_guard_forged_constant_header_routes),
+        T(test_guard_bad_mac_logged_once),
+        T(test_guard_returning_message_not_routed_again),
+        T(test_guard_repost_to_other_recipient_routed),
+        T(test_guard_no_message_id),
+        T(test_guard_many_recipients_whole_message),
+        T(test_guard_other_instance_header_ignored),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
