@@ -193,7 +193,8 @@ local DEFAULT_HEADERS = {
 }
 
 -- Send one message. m = { qid = "...", from = "<...>",
---   rcpts = { "<a@b>" | { "<a@b>", "NOTIFY=..." }, ... },
+--   rcpts = { "<a@b>" | { "<a@b>", "NOTIFY=...", rcpt_addr = "a@b" }, ... }
+--     (rcpt_addr: the {rcpt_addr} macro the MTA sends with that RCPT),
 --   headers = { { name, value }, ... } (sent after the defaults),
 --   msgid = the default Message-ID's value instead of "<mt-QID@example.net>" }
 -- Returns { stage = "MAIL"|"RCPT n"|"DATA"|"HEADER"|"EOH"|"EOM", reply = c,
@@ -221,6 +222,9 @@ function L.message(conn, m)
     if stopped("MAIL") then return res end
     for i, r in ipairs(m.rcpts) do
         if type(r) == "string" then r = { r } end
+        if r.rcpt_addr then
+            L.check(mt.macro(conn, SMFIC_RCPT, "{rcpt_addr}", r.rcpt_addr), "mt.macro(RCPT)")
+        end
         L.check(mt.rcptto(conn, table.unpack(r)), "mt.rcptto")
         if stopped("RCPT " .. i .. " " .. r[1]) then return res end
     end

@@ -280,7 +280,8 @@ write_conf route "on_db_error = tempfail" "dry_run = no" "trace_secret_file ="
 write_conf dryrun "on_db_error = tempfail" "dry_run = yes" "trace_secret_file ="
 write_conf dberror "on_db_error = tempfail" "dry_run = no" "trace_secret_file ="
 write_conf accept "on_db_error = accept" "dry_run = no" "trace_secret_file ="
-write_conf hostile "on_db_error = tempfail" "dry_run = no" "trace_secret_file ="
+write_conf hostile "on_db_error = tempfail" "dry_run = no" "trace_secret_file =" \
+    "propagate_unmatched_extensions = no"
 write_conf guard "on_db_error = tempfail" "dry_run = no"
 
 # ---- syslog expectations announced by a script

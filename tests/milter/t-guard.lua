@@ -39,14 +39,14 @@ end)
 L.case("guard: -n warns when trace_secret_file is off or missing", function()
     local conf = WORK .. "/guard-nokey.conf"
     local f = assert(io.open(conf, "w"))
-    f:write("state_db = " .. STORE .. "\ntrace_secret_file =\n")
+    f:write("state_db = " .. STORE .. "\nallow_root = yes\nsocket = unix:" .. WORK .. "/guard-n.sock\ntrace_secret_file =\n")
     f:close()
     local out, code = run(L.q(DAEMON) .. " -n -c " .. L.q(conf))
     if code ~= 0 or not out:find("loop guard: no trace_secret_file; the trace header is a constant anyone can forge", 1, true) then
         error(string.format("off: exit %s, output: %s", tostring(code), out))
     end
     f = assert(io.open(conf, "w"))
-    f:write("state_db = " .. STORE .. "\ntrace_secret_file = " .. WORK .. "/no-such.key\n")
+    f:write("state_db = " .. STORE .. "\nallow_root = yes\nsocket = unix:" .. WORK .. "/guard-n.sock\ntrace_secret_file = " .. WORK .. "/no-such.key\n")
     f:close()
     out, code = run(L.q(DAEMON) .. " -n -c " .. L.q(conf))
     if code ~= 0 or not out:find("does not exist; the trace header is a constant anyone can forge", 1, true) then
