@@ -226,12 +226,47 @@ static int alias_taken(const char *alias, char (*keys)[ADDR_BUFSIZE], size_t nrc
     return 0;
 }
 
-/* emit - the add (unless taken) and, for rewrite, the delete of RCPT I. */
+/* push_delete - one delete of ADDR for recipient I, into DELETES. */
+static int push_delete(const struct decide_route *route, size_t i, const char *addr,
+                       size_t *ndelete, struct decide_action *deletes)
+{
+    struct decide_action *act = &deletes[(*ndelete)++];
+
+    act->kind = ACTION_DELETE;
+    act->mode = route->mode;
+    act->rule = route->rule;
+    act->rcpt_index = i;
+    act->args[0] = '\0';
+    return snprintf(act->addr, sizeof(act->addr), "%s", addr) >= (int) sizeof(act->addr)
+        ? -1 : 0;
+}
+
+/*
+ * route_stripped - RAW without its source route, in brackets, into OUT;
+ * 0 if RAW has none. Postfix's smtpd drops a route before it records the
+ * original recipient, which is what its smfi_delrcpt matches, while the
+ * milter is handed (and Sendmail matches) the form as sent: a rewrite of
+ * "<@relay:carol@corp>" deletes both spellings; the one the MTA does not
+ * hold matches nothing.
+ */
+static int route_stripped(const char *raw, char out[ADDR_BUFSIZE + 2])
+{
+    char bare[ADDR_BUFSIZE + 4];
+    const char *colon;
+
+    if (addr_strip_brackets(raw, bare, sizeof(bare)) < 0 || bare[0] != '@'
+        || (colon = strchr(bare, ':')) == NULL)
+        return 0;
+    return snprintf(out, ADDR_BUFSIZE + 2, "<%s>", colon + 1) < ADDR_BUFSIZE + 2;
+}
+
+/* emit - the add (unless taken) and, for rewrite, the deletes of RCPT I. */
 static int emit(const struct decide_rcpt *rcpt, size_t i, const struct decide_route *route,
                 char (*keys)[ADDR_BUFSIZE], size_t nrcpt, struct decide_result *result,
                 size_t *ndelete, struct decide_action *deletes)
 {
     struct decide_action *act;
+    char stripped[ADDR_BUFSIZE + 2];
 
     if (!alias_taken(route->alias, keys, nrcpt, result)) {
         if ((act = push(result)) == NULL)
@@ -246,17 +281,13 @@ static int emit(const struct decide_rcpt *rcpt, size_t i, const struct decide_ro
         else if (rewrite_args(rcpt, act->args, sizeof(act->args)) < 0)
             return -1;
     }
-    if (route->mode == MODE_REWRITE) {
-        act = &deletes[(*ndelete)++];
-        act->kind = ACTION_DELETE;
-        act->mode = route->mode;
-        act->rule = route->rule;
-        act->rcpt_index = i;
-        act->args[0] = '\0';
-        if (snprintf(act->addr, sizeof(act->addr), "%s", rcpt->raw)
-            >= (int) sizeof(act->addr))
-            return -1;
-    }
+    if (route->mode != MODE_REWRITE)
+        return 0;
+    if (push_delete(route, i, rcpt->raw, ndelete, deletes) < 0)
+        return -1;
+    if (route_stripped(rcpt->raw, stripped)
+        && push_delete(route, i, stripped, ndelete, deletes) < 0)
+        return -1;
     return 0;
 }
 
@@ -289,7 +320,7 @@ int decide_actions_routes(const struct decide_rcpt *rcpts, size_t nrcpt,
     if (routes == NULL)
         routes = own_routes = calloc(nrcpt, sizeof(*routes));
     keys = calloc(nrcpt, sizeof(*keys));
-    deletes = calloc(nrcpt, sizeof(*deletes));
+    deletes = calloc(2 * nrcpt, sizeof(*deletes));     /* see route_stripped() */
     if (routes == NULL || keys == NULL || deletes == NULL) {
         snprintf(err, DECIDE_ERR_MAX, "out of memory");
         goto out;

@@ -23,6 +23,9 @@
 #   mig.rw@corp.example       -> migrw@pop.example    rewrite  migrated
 #   @corp2.example            -> @pop2.example        rewrite  (domain rule)
 #   boss@corp2.example        -> boss@legacy.example  bcc      (user beats domain)
+#   carol@corp.example        -> carol@pop.example    rewrite  (address forms)
+#   @dom.example              -> @legacy8.example     bcc      (SMTPUTF8)
+#   @dömain.example           -> @legacy8.example     rewrite  (given in U-labels)
 # and nothing for nobody@corp.example or anything @elsewhere.example.
 # The flip case adds and removes flip.user@corp.example itself.
 
@@ -36,6 +39,9 @@ case_store_setup() {
     ctl migrate mig.user@corp.example mig.rw@corp.example || return 1
     ctl add @corp2.example @pop2.example --mode rewrite || return 1
     ctl add boss@corp2.example boss@legacy.example --mode bcc || return 1
+    ctl add carol@corp.example carol@pop.example --mode rewrite || return 1
+    ctl add @dom.example @legacy8.example --mode bcc || return 1
+    ctl add @dömain.example @legacy8.example --mode rewrite || return 1
 }
 
 # case_socket_umask - the milter socket was created with "umask = 000", so
@@ -54,7 +60,7 @@ case_socket_umask() {
 # and sendmail-NAME.
 # shellcheck disable=SC2034 # used by run.sh
 ROUTING_CASES="bcc rewrite migrated unknown domain-rule mixed-case plus-tag
-    several-rcpts duplicates flip dsn-notify loop-guard"
+    several-rcpts duplicates flip dsn-notify loop-guard address-forms"
 
 # mta_submit - send message ID to RCPT... by the current MTA_PATH.
 mta_submit() {
@@ -81,8 +87,15 @@ roundtrip() {
     mta_submit "$ID" "$@" && mta_wait "$ID"
 }
 
-# expect_routed - the trace header says this instance changed the message.
-expect_routed() { expect_header "$1" X-Coexist-Milter "$MILTER_INSTANCE"; }
+# expect_routed - the trace header says this instance changed the message:
+# one header, "INSTANCE; r=TAG,...; mac=MAC" (the HMAC loop guard).
+expect_routed() {
+    local vals
+    vals=$(sink_header "$1" X-Coexist-Milter)
+    [ "$(printf '%s\n' "$vals" | grep -c .)" = 1 ] &&
+        printf '%s\n' "$vals" | grep -qE "^$MILTER_INSTANCE; r=([A-Za-z0-9_-]+(,[A-Za-z0-9_-]+)*|\*); mac=[A-Za-z0-9_-]+\$" ||
+        mta_why "trace header: got '$(printf '%s' "$vals" | tr '\n' '|')', want one '$MILTER_INSTANCE; r=...; mac=...'"
+}
 
 # expect_untouched - no trace header: the milter changed nothing.
 expect_untouched() { expect_no_header "$1" X-Coexist-Milter; }
@@ -146,10 +159,14 @@ case_plus_tag() {
     roundtrip plus-bcc adam.barr+news@corp.example || return 1
     expect_rcpts "$ID" adam.barr+news@corp.example adam@pop.example || return 1
     expect_notify "$ID" adam@pop.example NEVER || return 1
-    # ORCPT names the address the sender used, extension included
+    # the unmatched extension goes with a rewrite (virtual(5)); ORCPT names
+    # the address the sender used, extension included
     roundtrip plus-rewrite rita.rewrite+lists@corp.example || return 1
-    expect_rcpts "$ID" rita@pop.example || return 1
-    expect_orcpt "$ID" rita@pop.example rfc822\;rita.rewrite+lists@corp.example
+    expect_rcpts "$ID" rita+lists@pop.example || return 1
+    expect_orcpt "$ID" rita+lists@pop.example rfc822\;rita.rewrite+lists@corp.example || return 1
+    # an extension of a bcc user is no part of the copy (recipient_bcc_maps)
+    roundtrip plus-bcc-dash adam.barr+x-y@corp.example || return 1
+    expect_rcpts "$ID" adam.barr+x-y@corp.example adam@pop.example
 }
 
 case_several_rcpts() {
@@ -170,10 +187,11 @@ case_duplicates() {
     # the alias is already a recipient: not added again
     roundtrip dup-present adam.barr@corp.example adam@pop.example || return 1
     expect_rcpts "$ID" adam.barr@corp.example adam@pop.example || return 1
-    # three spellings of one rewrite user: the alias once, every original gone
+    # two spellings of one rewrite user: the alias once, every original
+    # gone; with +x the rewrite carries the extension: another address
     roundtrip dup-rewrite rita.rewrite@corp.example Rita.Rewrite@corp.example \
         rita.rewrite+x@corp.example || return 1
-    expect_rcpts "$ID" rita@pop.example || return 1
+    expect_rcpts "$ID" rita@pop.example rita+x@pop.example || return 1
     # user and user+tag (bcc): the alias once, both originals kept
     roundtrip dup-tag adam.barr@corp.example adam.barr+x@corp.example || return 1
     expect_rcpts "$ID" adam.barr@corp.example adam.barr+x@corp.example adam@pop.example
@@ -227,12 +245,189 @@ case_dsn_notify() {
     fi
 }
 
-# case_loop_guard - a message that already carries our trace header is
-# not routed again.
+# case_loop_guard - with the HMAC guard: a forged constant header no
+# longer skips routing (and is logged); a routed message that comes back
+# (same Message-ID, its trace header kept) is not routed again for the
+# recipient it was routed for, while another managed recipient is.
 case_loop_guard() {
+    local msgid trace logstart
+    logstart=$(wc -l <"$MTA_T/milter.log")
     MTA_EXTRA_HEADER="X-Coexist-Milter: $MILTER_INSTANCE" \
-        roundtrip loop adam.barr@corp.example rita.rewrite@corp.example || return 1
-    expect_rcpts "$ID" adam.barr@corp.example rita.rewrite@corp.example
+        roundtrip loop-forged adam.barr@corp.example || return 1
+    expect_rcpts "$ID" adam.barr@corp.example adam@pop.example || return 1
+    tail -n +$((logstart + 1)) "$MTA_T/milter.log" |
+        grep -q "loop guard: trace header with a bad mac; routing" ||
+        { mta_why "no 'bad mac' line in the milter log"; return 1; }
+
+    msgid="<loop-$MTA_PATH-$$@client.example>"
+    MTA_EXTRA_HEADER="Message-ID: $msgid" roundtrip loop-first adam.barr@corp.example || return 1
+    expect_rcpts "$ID" adam.barr@corp.example adam@pop.example || return 1
+    expect_routed "$ID" || return 1
+    trace=$(sink_header "$ID" X-Coexist-Milter)
+    # the list server re-posts it to the same user and to a rewrite user
+    MTA_EXTRA_HEADER="Message-ID: $msgid
+X-Coexist-Milter: $trace" roundtrip loop-again adam.barr@corp.example rita.rewrite@corp.example || return 1
+    expect_rcpts "$ID" adam.barr@corp.example rita@pop.example || return 1
+    # the same header on a message with another Message-ID does not verify
+    MTA_EXTRA_HEADER="Message-ID: <other-$$@client.example>
+X-Coexist-Milter: $trace" roundtrip loop-replayed adam.barr@corp.example || return 1
+    expect_rcpts "$ID" adam.barr@corp.example adam@pop.example
+}
+
+# mta_forms - the address forms of issue 10 for the current MTA: each one
+# the MTA itself delivers to carol@corp.example. Sendmail resolves only the
+# first three to her (it relays the others elsewhere). Postfix's sendmail(1)
+# path hands the milter the address before resolution and matches deletes
+# against the form as typed (cleanup_milter.c): there only the quoted forms
+# are routed whole (README: "What the milter cannot see").
+mta_forms() {
+    if [ "$MTA_PATH" != local ]; then
+        printf '%s\n' '<@relay.example:carol@corp.example>' '<carol@corp.example.>' \
+            '<carol%corp.example@mx.local>'
+    fi
+    [ "$MTA_PATH" = sendmail ] && return 0
+    [ "$MTA_PATH" = local ] ||
+        printf '%s\n' '<corp.example!carol@mx.local>' '<"carol@corp.example"@mx.local>'
+    printf '%s\n' '<"car\ol"@corp.example>' '<car\ol@corp.example>'
+}
+
+# case_address_forms - a client cannot skip routing with a form the MTA
+# resolves to a managed user: carol (rewrite) gets only her legacy copy,
+# the original (named by its raw form) is deleted, ORCPT names the form.
+case_address_forms() {
+    local form n=0 ids=() forms=()
+    while IFS= read -r form; do
+        n=$((n + 1))
+        ID=$(mta_new_id "$MTA_PATH-form$n")
+        case $MTA_PATH in
+        smtp) send_raw_rcpts "$PF_PORT" "$ID" "$form" || return 1 ;;
+        sendmail) send_raw_rcpts "$SM_PORT" "$ID" "$form" || return 1 ;;
+        local) form=${form#<}; form=${form%>}; pf_send_local "$ID" -- "$form" || return 1 ;;
+        esac
+        ids+=("$ID")
+        forms+=("$form")
+    done < <(mta_forms)
+    for n in "${!ids[@]}"; do
+        mta_wait "${ids[$n]}" || return 1
+        expect_rcpts "${ids[$n]}" carol@pop.example ||
+            { mta_why "form ${forms[$n]}: $(head -1 "$MTA_T/why")"; return 1; }
+        expect_routed "${ids[$n]}" || return 1
+    done
+}
+
+# case_pf_smtputf8 - SMTPUTF8 through Postfix (smtputf8_enable = yes): a
+# UTF-8 local part under a domain rule gets its copy, case-folded as
+# Postfix folds it; a domain given in U-labels and in A-labels meets one
+# rule (coexistctl was given the U-label form).
+case_pf_smtputf8() {
+    [ "$(postconf -c "$PF_ETC" -h smtputf8_enable)" = yes ] ||
+        { mta_why "smtputf8_enable is not yes"; return 1; }
+    ID=$(mta_new_id utf8-local)
+    send_raw_rcpts "$PF_PORT" "$ID" '<Jürgen@dom.example>' && pf_wait "$ID" || return 1
+    # the copy keeps the local part as the sender spelled it, as Postfix's
+    # own @domain results do
+    expect_rcpts "$ID" Jürgen@dom.example Jürgen@legacy8.example || return 1
+    expect_routed "$ID" || return 1
+    ID=$(mta_new_id utf8-ulabel)
+    send_raw_rcpts "$PF_PORT" "$ID" '<anna@dömain.example>' && pf_wait "$ID" || return 1
+    expect_rcpts "$ID" anna@legacy8.example || return 1
+    ID=$(mta_new_id utf8-alabel)
+    send_raw_rcpts "$PF_PORT" "$ID" '<Bert@XN--DMAIN-JUA.example>' && pf_wait "$ID" || return 1
+    expect_rcpts "$ID" Bert@legacy8.example || return 1
+    MTA_PATH=smtp roundtrip utf8-ascii-local nobody@dom.example || return 1
+    expect_rcpts "$ID" nobody@dom.example nobody@legacy8.example
+}
+
+# ---- Postfix's own tables against coexist-milter ---------------------------------
+
+# The differential test of issue 10: the same entries as Postfix tables
+# (virtual_alias_maps for rewrite, recipient_bcc_maps for bcc) and as
+# coexist-milter records, with recipient_delimiter = +- in both. The two
+# tables are independent in Postfix while the store has one record per key,
+# so a bcc key and a rewrite key never share a bare address here.
+DIFF_BCC="jean-luc@dif.example jl@popd.example
+jean@dif.example jean@popd.example
+bob@dif.example bob@popd.example"
+DIFF_VIRTUAL="adam@dif.example adam@popd.example
+adam-smith@dif.example as@popd.example
+owner-list@dif.example ol@popd.example
+boss@dif2.example boss@legacyd.example
+@dif2.example @popd2.example"
+DIFF_RCPTS="jean@dif.example Jean@DIF.example jean-luc@dif.example Jean-Luc@dif.example
+    jean-luc+x@dif.example jean-marie@dif.example jean+x@dif.example JEAN-Paul+y@dif.example
+    adam@dif.example ADAM+Tag@dif.example adam-x@dif.example adam-smith@dif.example
+    Adam-Smith+z@dif.example bob@dif.example bob+x@dif.example Bob-y@dif.example
+    owner-list@dif.example owner-list-x@dif.example list-request@dif.example
+    nobody@dif.example zed@dif2.example Zed+X@dif2.example zed-x@dif2.example
+    Boss@dif2.example boss+x@dif2.example boss-x-y@dif2.example"
+
+# diff_run TAG - each of DIFF_RCPTS in a message of its own through Postfix's
+# smtpd; "RCPT<TAB>delivered recipients" per line into $MTA_T/diff-TAG.
+diff_run() {
+    local tag=$1 r i=0 ids=()
+    for r in $DIFF_RCPTS; do
+        i=$((i + 1))
+        ids+=("$(mta_new_id "diff-$tag-$i")")
+        pf_send_smtp "${ids[-1]}" "$r" || return 1
+    done
+    i=0
+    : >"$MTA_T/diff-$tag"
+    for r in $DIFF_RCPTS; do
+        pf_wait "${ids[$i]}" || return 1
+        printf '%s\t%s\n' "$r" "$(sink_rcpts "${ids[$i]}" | cut -f1 | sort | tr '\n' ' ')" \
+            >>"$MTA_T/diff-$tag"
+        i=$((i + 1))
+    done
+}
+
+# diff_milter_restart - the milter with recipient_delimiter = DELIMS.
+diff_milter_restart() {
+    milter_stop || return 1
+    sed -i '/^recipient_delimiter =/d' "$MILTER_CONF"
+    [ -z "$1" ] || echo "recipient_delimiter = $1" >>"$MILTER_CONF"
+    milter_start
+}
+
+case_pf_differential() {
+    local saved
+    saved=$(postconf -c "$PF_ETC" -h smtpd_milters)
+    printf '%s\n' "$DIFF_BCC" >"$PF_ETC/diff-bcc"
+    printf '%s\n' "$DIFF_VIRTUAL" >"$PF_ETC/diff-virtual"
+    printf 'address,alias,mode,state,wave,cutover\n' >"$MTA_T/diff.csv"
+    printf '%s\n' "$DIFF_BCC" | awk '{print $1 "," $2 ",bcc,unmigrated,,"}' >>"$MTA_T/diff.csv"
+    printf '%s\n' "$DIFF_VIRTUAL" | awk '{print $1 "," $2 ",rewrite,unmigrated,,"}' >>"$MTA_T/diff.csv"
+    ctl import "$MTA_T/diff.csv" || return 1
+
+    # Postfix alone, with its tables
+    pf_stop
+    postconf -c "$PF_ETC" -e recipient_delimiter=+- smtpd_milters= non_smtpd_milters= \
+        "virtual_alias_maps = texthash:$PF_ETC/diff-virtual" \
+        "recipient_bcc_maps = texthash:$PF_ETC/diff-bcc" || return 1
+    pf_start || return 1
+    diff_run native || return 1
+
+    # Postfix with coexist-milter instead of its tables
+    pf_stop
+    postconf -c "$PF_ETC" -e "smtpd_milters = $saved" "non_smtpd_milters = $saved" \
+        virtual_alias_maps= recipient_bcc_maps= || return 1
+    diff_milter_restart +- || return 1
+    pf_start || return 1
+    diff_run milter || return 1
+
+    # back as the other cases expect it
+    pf_stop
+    postconf -c "$PF_ETC" -e recipient_delimiter=+ || return 1
+    diff_milter_restart "" || return 1
+    pf_start || return 1
+    for r in $DIFF_RCPTS; do printf '%s\t' "$r" >&2; grep -P "^\Q$r\E\t" "$MTA_T/diff-milter" | cut -f2 >&2; done
+    if ! diff -u "$MTA_T/diff-native" "$MTA_T/diff-milter" >"$MTA_T/diff.out"; then
+        cat "$MTA_T/diff.out" >&2
+        mta_why "Postfix's tables and coexist-milter deliver differently: $(grep -c '^-[^-]' "$MTA_T/diff.out") recipients differ (see the case log)"
+        return 1
+    fi
+    # the test must be able to fail: the tables did route something
+    grep -q "jl@popd.example" "$MTA_T/diff-native" && grep -q "Zed+X@popd2.example" "$MTA_T/diff-native" ||
+        { mta_why "the native run routed nothing: $(head -3 "$MTA_T/diff-native")"; return 1; }
 }
 
 # ---- the milter down ----------------------------------------------------------

@@ -15,6 +15,7 @@
 PF_PORT=${PF_PORT:-10025}       # Postfix smtpd
 SINK_PORT=${SINK_PORT:-10026}   # smtp-sink, where both MTAs deliver
 SM_PORT=${SM_PORT:-10027}       # Sendmail daemon
+UTF8_SINK_PORT=${UTF8_SINK_PORT:-10028} # utf8sink.py, for SMTPUTF8 mail
 MTA_TIMEOUT=${MTA_TIMEOUT:-20}  # seconds a message may take to arrive
 MTA_SENDER=sender@client.example
 MTA_CACHE=${MTA_CACHE:-/var/cache/coexist-milter-tests}
@@ -94,6 +95,18 @@ sink_start() {
 }
 
 sink_stop() { mta_kill_pidfile "$MTA_T/sink.pid" 3; }
+
+# utf8sink_start - the SMTPUTF8 sink on UTF8_SINK_PORT, writing into the
+# same directory as smtp-sink (sinkq.py reads both).
+utf8sink_start() {
+    mkdir -p "$MTA_T/sink" || return 1
+    "$MTA_PYTHON" "$MTA_LIBDIR/utf8sink.py" "$UTF8_SINK_PORT" "$MTA_T/sink" \
+        "$MTA_T/utf8sink.pid" >"$MTA_T/utf8sink.log" 2>&1 &
+    mta_poll 30 mta_listening "$UTF8_SINK_PORT" ||
+        mta_why "utf8sink.py does not listen on $UTF8_SINK_PORT: $(mta_tail 3 "$MTA_T/utf8sink.log")"
+}
+
+utf8sink_stop() { mta_kill_pidfile "$MTA_T/utf8sink.pid" 3; }
 
 # sink_files - capture files of message ID (a cheap grep first: this is polled).
 sink_files() {
@@ -204,11 +217,15 @@ on_db_error = tempfail
 dry_run = no
 log_stderr = yes
 instance = $MILTER_INSTANCE
-# The cases here (and tests/faults/) assert the guard of old: a constant
-# trace header that stops routing. The HMAC guard is tested by
-# tests/milter/t-guard.lua; an MTA case for it needs its own config.
-trace_secret_file =
 EOF
+    # The MTA tier runs the HMAC loop guard, as a package does (coexistctl
+    # init makes the secret); tests/faults/ asserts the constant header of
+    # old (MTA_GUARD=constant).
+    if [ "${MTA_GUARD:-hmac}" = constant ]; then
+        echo "trace_secret_file =" >>"$MILTER_CONF"
+    else
+        echo "trace_secret_file = $MILTER_DIR/trace.key" >>"$MILTER_CONF"
+    fi
     ctl init >"$MILTER_DIR/init.log" 2>&1 ||
         mta_why "coexistctl init failed: $(mta_tail 3 "$MILTER_DIR/init.log")"
 }
@@ -284,7 +301,9 @@ mydomain = test
 myorigin = \$myhostname
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
-mydestination =
+# mx.local is local: Postfix resolves user%domain@mx.local, bang paths and
+# "user@domain"@mx.local there (issue 10's address forms)
+mydestination = mx.local
 relay_domains =
 local_recipient_maps =
 alias_maps =
@@ -293,6 +312,9 @@ mynetworks = 127.0.0.0/8
 smtpd_relay_restrictions = permit_mynetworks, reject
 default_transport = smtp:[127.0.0.1]:$SINK_PORT
 relay_transport = smtp:[127.0.0.1]:$SINK_PORT
+smtputf8_enable = yes
+# smtp-sink cannot take SMTPUTF8 mail: these domains go to utf8sink.py
+transport_maps = texthash:$PF_ETC/transport
 smtp_dns_support_level = disabled
 smtpd_milters = unix:$MILTER_SOCK
 non_smtpd_milters = unix:$MILTER_SOCK
@@ -328,6 +350,8 @@ anvil      unix  - -       n -    1  anvil
 scache     unix  - -       n -    1  scache
 postlog    unix-dgram n -  n -    1  postlogd
 EOF
+    printf '%s smtp:[127.0.0.1]:%s\n' dom.example "$UTF8_SINK_PORT" \
+        legacy8.example "$UTF8_SINK_PORT" >"$PF_ETC/transport"
     postfix -c "$PF_ETC" check >"$PF_DIR/check.log" 2>&1 ||
         mta_why "postfix check failed: $(mta_tail 3 "$PF_DIR/check.log")"
 }
@@ -412,6 +436,39 @@ with smtplib.SMTP("127.0.0.1", int(port), local_hostname="client.example", timeo
     if refused:
         print("refused:", refused)
         sys.exit(1)
+EOF
+}
+
+# send_raw_rcpts - message ID over SMTP at PORT with each RCPT... sent
+# verbatim ("RCPT TO:<@relay.example:carol@corp.example>": swaks cannot);
+# SMTPUTF8 when an address is not ASCII. Succeeds only if all are accepted.
+send_raw_rcpts() {
+    local port=$1 id=$2
+    shift 2
+    mta_message "$id" "${MTA_EXTRA_HEADER:-}" >"$MTA_T/$id.eml"
+    mta_step "smtplib -p $port raw RCPT $* ($id)"
+    "$MTA_PYTHON" - "$port" "$MTA_SENDER" "$MTA_T/$id.eml" "$@" \
+        >"$MTA_T/$id.smtp" 2>&1 <<'EOF' || { mta_why "SMTP submission refused: $(mta_tail 2 "$MTA_T/$id.smtp")"; return 1; }
+import smtplib, sys
+port, sender, path, rcpts = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+with open(path, "rb") as f:
+    msg = f.read().replace(b"\n", b"\r\n")
+utf8 = any(not r.isascii() for r in rcpts)
+with smtplib.SMTP("127.0.0.1", int(port), local_hostname="client.example", timeout=30) as s:
+    s.set_debuglevel(1)
+    s.ehlo()
+    if utf8:
+        s.command_encoding = "utf-8"
+    code, text = s.mail(sender, ["SMTPUTF8"] if utf8 else [])
+    if code != 250:
+        sys.exit("MAIL: %d %s" % (code, text))
+    for r in rcpts:
+        code, text = s.docmd("RCPT TO:" + r)
+        if code not in (250, 251):
+            sys.exit("RCPT %s: %d %s" % (r, code, text))
+    code, text = s.data(msg)
+    if code != 250:
+        sys.exit("DATA: %d %s" % (code, text))
 EOF
 }
 
@@ -540,6 +597,7 @@ FEATURE(\`no_default_msa')dnl
 FEATURE(\`nocanonify')dnl
 FEATURE(\`promiscuous_relay')dnl
 FEATURE(\`accept_unresolvable_domains')dnl
+LOCAL_DOMAIN(\`mx.local')dnl
 INPUT_MAIL_FILTER(\`coexist', \`S=unix:$MILTER_SOCK, F=T, T=C:5s;S:10s;R:10s;E:30s')dnl
 MAILER(\`smtp')dnl
 EOF

@@ -80,6 +80,7 @@ mta_cleanup() {
     pf_stop
     mta_kill_pidfile "$MTA_T/milter.pid" 8
     sink_stop
+    utf8sink_stop
     if [ "$mta_fail" -gt 0 ] || [ "$mta_keep" = 1 ]; then
         echo "mta: logs kept in $MTA_T"
     else
@@ -131,6 +132,7 @@ last_why() { head -1 "$MTA_T/why" 2>/dev/null; }
 mta_base_ok=1
 milter_paths
 if ! sink_start; then fail_case smtp-sink "$(last_why)"; mta_base_ok=0; fi
+if ! utf8sink_start; then fail_case utf8sink "$(last_why)"; mta_base_ok=0; fi
 run_case store-setup case_store_setup || mta_base_ok=0
 : >"$MTA_T/why"
 if [ $mta_base_ok = 1 ] && ! milter_start; then
@@ -161,13 +163,16 @@ if [ $mta_base_ok = 1 ] && pf_setup && pf_start; then
         export MTA_PATH
         for c in $ROUTING_CASES; do run_case "postfix-$MTA_PATH-$c" "case_${c//-/_}"; done
     done
+    run_case postfix-smtputf8 case_pf_smtputf8
+    run_case postfix-differential case_pf_differential
     run_case postfix-milter-down-tempfail case_pf_milter_down
     pf_stop
 else
     why="postfix did not start: $(last_why)"
     [ $mta_base_ok = 1 ] || why="not attempted: a shared component failed"
     fail_all postfix-smtp "$why"
-    fail_all postfix-local "$why" postfix-milter-down-tempfail
+    fail_all postfix-local "$why" postfix-smtputf8 postfix-differential \
+        postfix-milter-down-tempfail
 fi
 
 # ---- Sendmail ----------------------------------------------------------------------

@@ -833,6 +833,12 @@ static void test_resolved_address(void **state)
         {"<\"carol@corp.example\"@mx.local>", "carol@corp.example",
          "add <carol@pop.example> [ORCPT=rfc822;\"carol@corp.example\"@mx.local] "
          "rewrite/user #0\ndelete <\"carol@corp.example\"@mx.local> [] rewrite/user #0\n"},
+        /* a source route: deleted as sent (Sendmail) and without it (Postfix) */
+        {"<@relay.example:carol@corp.example>", "carol@corp.example",
+         "add <carol@pop.example> [ORCPT=rfc822;@relay.example:carol@corp.example] "
+         "rewrite/user #0\n"
+         "delete <@relay.example:carol@corp.example> [] rewrite/user #0\n"
+         "delete <carol@corp.example> [] rewrite/user #0\n"},
         /* Sendmail's local mailer: {rcpt_addr} without a domain: the raw form */
         {"<carol@corp.example>", "carol",
          "add <carol@pop.example> [ORCPT=rfc822;carol@corp.example] rewrite/user #0\n"
