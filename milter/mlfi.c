@@ -370,6 +370,25 @@ static void eom_log_unresolved(const char *qid, const struct decide_rcpt *rcpts,
     }
 }
 
+/*
+ * eom_log_resolved - at log_level = debug, each recipient as sent and as the
+ * MTA resolved it ({rcpt_addr}): what an admin needs to see why an address
+ * form was or was not routed.
+ */
+static void eom_log_resolved(const char *qid, const struct decide_rcpt *rcpts, size_t nrcpt)
+{
+    char raw[ADDR_BUFSIZE + 32], resolved[ADDR_BUFSIZE + 32];
+
+    if (!log_enabled(LOG_DEBUG))
+        return;
+    for (size_t i = 0; i < nrcpt; i++) {
+        printable_copy(raw, sizeof(raw), rcpts[i].raw);
+        printable_copy(resolved, sizeof(resolved), rcpts[i].resolved ? rcpts[i].resolved : "");
+        log_qid(LOG_DEBUG, qid, "rcpt %s {rcpt_addr}=%s", raw,
+                rcpts[i].resolved ? resolved : "(none)");
+    }
+}
+
 /* eom_log_routes - one line per routed recipient; counts them unless DRY. */
 static void eom_log_routes(const char *qid, const struct decide_route *routes,
                            size_t nrcpt, int dry)
@@ -476,6 +495,7 @@ static sfsistat eom_route(SMFICTX *ctx, struct mlfi_conn *cctx, const char *qid)
     if (dbh_decide(mlfi_env.dbh, cctx->cctx_drcpts, nrcpt, &settings,
                    &cctx->cctx_result, cctx->cctx_routes, err) < 0)
         return eom_db_error(ctx, qid, err);
+    eom_log_resolved(qid, cctx->cctx_drcpts, nrcpt);
     eom_log_unresolved(qid, cctx->cctx_drcpts, cctx->cctx_routes, nrcpt);
     if (tc.tc_secret != NULL)
         eom_log_skipped(qid, cctx->cctx_routes, nrcpt, &tc);

@@ -275,7 +275,12 @@ X-Coexist-Milter: $trace" roundtrip loop-replayed adam.barr@corp.example || retu
 }
 
 # mta_forms - the address forms of issue 10 for the current MTA: each one
-# the MTA itself delivers to carol@corp.example. Sendmail resolves only the
+# the MTA itself delivers to carol@corp.example. Measured with log_level =
+# debug (the milter logs "rcpt RAW {rcpt_addr}=..."): Postfix 3.7's smtpd
+# and Sendmail 8.17 send {rcpt_addr}=carol@corp.example for every form here;
+# Postfix's pickup path sends the canonical form as argv[0] and
+# {rcpt_addr} alike (route and trailing dot gone, quotes removed, percent
+# hack and bang path still there). Sendmail resolves only the
 # first three to her (it relays the others elsewhere). Postfix's sendmail(1)
 # path hands the milter the address before resolution and matches deletes
 # against the form as typed (cleanup_milter.c): there only the quoted forms
