@@ -4,7 +4,10 @@
  * Text: "v=1 state=unmigrated mode=bcc alias=adam@pop.example wave=w1
  * cutover=2026-12-04T18:00:00Z changed=2026-11-25T10:00:00Z actor=root/0",
  * words separated by one space, optional words omitted. A domain record
- * carries "legacy=pop.example" instead of "alias=". The decoder accepts
+ * carries "legacy=pop.example" instead of "alias=". "reverse=yes" (reverse
+ * routing once migrated, DESIGN section 9) is written only when set: a
+ * 0.1 reader refuses it as an unknown field, loudly, rather than misread
+ * it, so the version stays 1. The decoder accepts
  * only what the encoder writes (modulo word order), so a corrupted or
  * hand-edited record is reported instead of half-understood.
  */
@@ -81,10 +84,11 @@ int record_encode(const struct record *rec, char *out, size_t outlen)
 
     timefmt_format(rec->cutover, cutover);
     timefmt_format(rec->changed, changed);
-    n = snprintf(out, outlen, "v=%d state=%s mode=%s %s=%s%s%s%s%s%s%s%s%s",
+    n = snprintf(out, outlen, "v=%d state=%s mode=%s %s=%s%s%s%s%s%s%s%s%s%s",
                  RECORD_VERSION, record_state_name(rec->state),
                  record_mode_name(rec->mode),
                  rec->kind == RECORD_DOMAIN ? "legacy" : "alias", rec->alias,
+                 rec->reverse ? " reverse=yes" : "",
                  rec->wave[0] ? " wave=" : "", rec->wave,
                  rec->cutover ? " cutover=" : "", rec->cutover ? cutover : "",
                  rec->changed ? " changed=" : "", rec->changed ? changed : "",
@@ -121,7 +125,7 @@ static int decode_word(enum record_kind kind, const char *key, const char *value
                        struct record *rec, unsigned *seen, char *err, size_t errlen)
 {
     static const char *const keys[] = {"v", "state", "mode", "alias", "legacy",
-                                       "wave", "cutover", "changed", "actor"};
+                                       "wave", "cutover", "changed", "actor", "reverse"};
     const char *why;
     size_t k;
 
@@ -164,10 +168,16 @@ static int decode_word(enum record_kind kind, const char *key, const char *value
         if (timefmt_parse(value, k == 6 ? &rec->cutover : &rec->changed, &why) < 0)
             FAIL("bad %s time '%s': %s", key, value, why);
         return 0;
-    default:
+    case 8:
         if (!token_valid(value, RECORD_ACTOR_MAX, "/@+"))
             FAIL("bad actor '%s'", value);
         strcpy(rec->actor, value);
+        return 0;
+    default:
+        /* Only "yes" is ever written: "no" is the field's absence. */
+        if (strcmp(value, "yes") != 0)
+            FAIL("bad reverse '%s' (only reverse=yes is written)", value);
+        rec->reverse = 1;
         return 0;
     }
 }

@@ -30,6 +30,7 @@ struct record {
     /* user: the legacy alias "adam@pop.example"; domain: "pop.example" */
     char alias[ADDR_BUFSIZE];
     char wave[RECORD_WAVE_MAX + 1];     /* "" when none */
+    int reverse;                        /* route mail to the alias back once migrated */
     time_t cutover;                     /* 0 when none */
     time_t changed;                     /* 0 when unknown */
     char actor[RECORD_ACTOR_MAX + 1];   /* "" when unknown */

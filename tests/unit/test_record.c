@@ -148,6 +148,39 @@ static void test_round_trip(void **state)
         fail_msg("%d of %zu round trips failed", failed, NELEM(codec_cases));
 }
 
+/* test_reverse_field - reverse=yes is written only when set, read back, for both kinds. */
+static void test_reverse_field(void **state)
+{
+    static const struct {
+        enum record_kind kind;
+        const char *alias, *text;
+    } cases[] = {
+        {RECORD_USER, "adam@pop.example",
+         "v=1 state=migrated mode=rewrite alias=adam@pop.example reverse=yes wave=w1"},
+        {RECORD_DOMAIN, "pop.example",
+         "v=1 state=migrated mode=rewrite legacy=pop.example reverse=yes wave=w1"},
+    };
+    char out[RECORD_TEXT_MAX + 1], err[256];
+    struct record rec, back;
+
+    (void) state;
+    for (size_t i = 0; i < NELEM(cases); i++) {
+        rec = make_record(cases[i].kind, STATE_MIGRATED, MODE_REWRITE, cases[i].alias, "w1",
+                          0, 0, "");
+        rec.reverse = 1;
+        assert_int_equal(record_encode(&rec, out, sizeof(out)), (int) strlen(cases[i].text));
+        assert_string_equal(out, cases[i].text);
+        assert_int_equal(record_decode(cases[i].kind, out, strlen(out), &back, err,
+                                       sizeof(err)), 0);
+        assert_int_equal(back.reverse, 1);
+        assert_memory_equal(&back, &rec, sizeof(rec));
+        /* off: no field at all, so a 0.1 store reads the same */
+        rec.reverse = 0;
+        assert_true(record_encode(&rec, out, sizeof(out)) > 0);
+        assert_null(strstr(out, "reverse"));
+    }
+}
+
 /* test_decode_accepts - forms the encoder does not write but the contract allows. */
 static void test_decode_accepts(void **state)
 {
@@ -244,6 +277,9 @@ static const struct reject_case reject_cases[] = {
      * "1969-12-31T23:00:00Z" / "10000-01-01T00:00:00Z", undecodable */
     {U, BASE " alias=adam@pop.example cutover=1970-01-01T00:00+01:00", 0, "range"},
     {U, BASE " alias=adam@pop.example changed=9999-12-31T23:59:60Z", 0, "range"},
+    {U, BASE " alias=adam@pop.example reverse=no", 0, "bad reverse 'no'"},
+    {U, BASE " alias=adam@pop.example reverse=1", 0, "bad reverse"},
+    {U, BASE " alias=adam@pop.example reverse=yes reverse=yes", 0, "duplicate field 'reverse'"},
     {U, "", 0, "empty record"},
     {U, BASE " alias=adam@pop.example\0 wave=w1", sizeof(BASE " alias=adam@pop.example")
      + 8, "NUL"},
@@ -468,6 +504,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_encode_exact),
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_reverse_field),
         cmocka_unit_test(test_decode_accepts),
         cmocka_unit_test(test_decode_rejects),
         cmocka_unit_test(test_decode_too_long),
