@@ -100,6 +100,83 @@ static int route_domain(struct decide_route *route, const struct record *rec,
     return 0;
 }
 
+/*
+ * reverse_owner - the single owner of ALIAS in the reverse index into
+ * OWNER, and its record into REC: 1, 0 when none (or shared: two owners
+ * cannot both have mail sent back), -1 on an error. An owner whose record
+ * does not name ALIAS (KIND, LEGACY) is an index out of step with the
+ * records: an error, never a guess where mail goes.
+ */
+static int reverse_owner(const struct decide_settings *settings, decide_lookup_fn lookup,
+                         void *lookup_ctx, const char *alias, enum record_kind kind,
+                         const char *legacy, char owner[ADDR_BUFSIZE], struct record *rec,
+                         char err[DECIDE_ERR_MAX])
+{
+    int n = settings->owner(lookup_ctx, alias, owner, err), found;
+
+    if (n != 1)
+        return n < 0 ? -1 : 0;
+    if ((found = lookup(lookup_ctx, owner, rec, err)) < 0)
+        return -1;
+    if (found == 0 || rec->kind != kind || strcmp(rec->alias, legacy) != 0) {
+        snprintf(err, DECIDE_ERR_MAX, "reverse index entry for '%s' names '%s', whose "
+                 "record does not name it (coexistctl check repairs the index)", alias,
+                 owner);
+        return -1;
+    }
+    return 1;
+}
+
+/*
+ * route_reverse - ROUTE->key is no managed address: is it a legacy address
+ * that goes back to its owner? The user whose alias it is, else the domain
+ * rule whose legacy domain it is at, unless the address it would go to has
+ * a user record of its own (that user's legacy mailbox is their alias, not
+ * this one). SPELLED is the recipient as sent. Fills ROUTE (the caller
+ * decides routed from REC); returns 1 if an owner was found, 0, or -1.
+ */
+static int route_reverse(struct decide_route *route, const struct decide_settings *settings,
+                         decide_lookup_fn lookup, void *lookup_ctx, const char *spelled,
+                         struct record *rec, char err[DECIDE_ERR_MAX])
+{
+    char at_domain[ADDR_BUFSIZE], owner[ADDR_BUFSIZE], owner_key[ADDR_BUFSIZE];
+    const char *domain = addr_domain(route->key);
+    struct record own;
+    int found;
+
+    found = reverse_owner(settings, lookup, lookup_ctx, route->key, RECORD_USER, route->key,
+                          owner, rec, err);
+    if (found < 0)
+        return -1;
+    if (found > 0) {
+        route->rule = RULE_USER;
+        strcpy(route->alias, owner);
+    } else {
+        snprintf(at_domain, sizeof(at_domain), "@%s", domain);
+        if ((found = reverse_owner(settings, lookup, lookup_ctx, at_domain, RECORD_DOMAIN,
+                                   domain, owner, rec, err)) <= 0)
+            return found;
+        /* The same local part at the new domain, spelled as sent. */
+        if (snprintf(owner_key, sizeof(owner_key), "%.*s%s",
+                     (int) (domain - 1 - route->key), route->key, owner)
+            >= (int) sizeof(owner_key)
+            || snprintf(route->alias, sizeof(route->alias), "%.*s%s",
+                        (int) (strrchr(spelled, '@') - spelled), spelled, owner)
+            >= (int) sizeof(route->alias)) {
+            snprintf(err, DECIDE_ERR_MAX, "address for '%s' too long", route->key);
+            return -1;
+        }
+        if ((found = lookup(lookup_ctx, owner_key, &own, err)) != 0) {
+            route->alias[0] = '\0';
+            return found < 0 ? -1 : 0;
+        }
+        route->rule = RULE_DOMAIN;
+    }
+    strcpy(route->match, owner);
+    route->reverse = 1;
+    return 1;
+}
+
 int decide_route(const struct decide_rcpt *rcpt, const struct decide_settings *settings,
                  decide_lookup_fn lookup, void *lookup_ctx, int lenient,
                  struct decide_route *route, char err[DECIDE_ERR_MAX])
@@ -135,14 +212,22 @@ int decide_route(const struct decide_rcpt *rcpt, const struct decide_settings *s
     } else if (found > 0 && route_user(route, &rec, settings, ext, extlen, err) < 0) {
         return -1;
     }
+    if (found == 0 && settings->owner != NULL)
+        found = route_reverse(route, settings, lookup, lookup_ctx, spelled, &rec, err);
     if (found < 0)
         return -1;
     if (found == 0) {
         route->match[0] = '\0';
         return 0;
     }
-    route->mode = rec.mode;
     route->effective = record_effective_state(&rec, settings->now);
+    if (route->reverse) {
+        /* Mail to the legacy mailbox goes where the owner now reads. */
+        route->mode = MODE_REWRITE;
+        route->routed = route->effective == STATE_MIGRATED && rec.reverse;
+        return 0;
+    }
+    route->mode = rec.mode;
     route->routed = route->effective == STATE_UNMIGRATED;
     return 0;
 }
@@ -235,6 +320,7 @@ static int push_delete(const struct decide_route *route, size_t i, const char *a
     act->kind = ACTION_DELETE;
     act->mode = route->mode;
     act->rule = route->rule;
+    act->reverse = route->reverse;
     act->rcpt_index = i;
     act->args[0] = '\0';
     return snprintf(act->addr, sizeof(act->addr), "%s", addr) >= (int) sizeof(act->addr)
@@ -274,6 +360,7 @@ static int emit(const struct decide_rcpt *rcpt, size_t i, const struct decide_ro
         act->kind = ACTION_ADD;
         act->mode = route->mode;
         act->rule = route->rule;
+        act->reverse = route->reverse;
         act->rcpt_index = i;
         snprintf(act->addr, sizeof(act->addr), "<%s>", route->alias);
         if (route->mode == MODE_BCC)

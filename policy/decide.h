@@ -33,6 +33,15 @@ struct decide_rcpt {
 typedef int (*decide_lookup_fn)(void *ctx, const char *key, struct record *rec,
                                 char err[DECIDE_ERR_MAX]);
 
+/*
+ * Reverse index lookup (same CTX as the lookup): the owners of a legacy
+ * address ("adam@pop.example") or legacy domain ("@pop.example"). Returns
+ * how many records name it (OWNER filled with the first), -1 on an error
+ * (reason in ERR).
+ */
+typedef int (*decide_owner_fn)(void *ctx, const char *alias, char owner[ADDR_BUFSIZE],
+                               char err[DECIDE_ERR_MAX]);
+
 enum decide_rule { RULE_NONE, RULE_USER, RULE_DOMAIN };
 
 struct decide_settings {
@@ -50,6 +59,8 @@ struct decide_settings {
      */
     int (*already_routed)(const void *ctx, const char *key);
     const void *already_routed_ctx;
+    /* Reverse routing (DESIGN section 9): the reverse index; NULL: off. */
+    decide_owner_fn owner;
 };
 
 /* What one recipient resolves to, independent of the other recipients. */
@@ -58,9 +69,11 @@ struct decide_route {
     int routed;                     /* 0: leave alone (migrated, unknown) */
     enum record_mode mode;
     enum record_state effective;
+    int reverse;                    /* a legacy address routed back to its owner */
     char key[ADDR_BUFSIZE];         /* normalized recipient */
     char match[ADDR_BUFSIZE];       /* the store key that matched, "" if none */
-    char alias[ADDR_BUFSIZE];       /* the legacy address to deliver to */
+    /* forward: the legacy address to deliver to; reverse: the owner's address */
+    char alias[ADDR_BUFSIZE];
     const char *unresolved;         /* why ADDR did not normalize (lenient), or NULL */
 };
 
@@ -70,7 +83,11 @@ const char *decide_rcpt_addr(const struct decide_rcpt *rcpt);
 /*
  * decide_route - resolve one recipient (decide_rcpt_addr) in Postfix's
  * lookup order (virtual(5)): the full address, then the address without
- * its extension, then the domain rule. An extension or local part carried
+ * its extension, then the domain rule; an address no record manages is
+ * then looked up in the reverse index (SETTINGS->owner): the legacy alias of
+ * a user, or an address at a domain rule's legacy domain, whose owner has
+ * migrated and has reverse = yes, is routed back to the owner's address
+ * (REVERSE set, mode rewrite). An extension or local part carried
  * to the alias keeps the sender's spelling (RCPT->raw), as Postfix's does.
  * Returns 0, or -1 with ERR set (bad address or lookup error). An address
  * that does not normalize is reported with rule RULE_NONE, UNRESOLVED set
@@ -87,6 +104,7 @@ struct decide_action {
     enum decide_action_kind kind;
     enum record_mode mode;          /* why: bcc or rewrite */
     enum decide_rule rule;
+    int reverse;                    /* a reverse rewrite (mode is MODE_REWRITE) */
     size_t rcpt_index;              /* the recipient that caused it */
     /* ADD: "<alias>"; DELETE: the recipient's raw form as received */
     char addr[ADDR_BUFSIZE + 2];

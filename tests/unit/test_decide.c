@@ -884,6 +884,171 @@ static void test_unresolved_reported(void **state)
     decide_result_free(&result);
 }
 
+/* ---- reverse routing (DESIGN section 9) ------------------------------------ */
+
+/* owner - the reverse index of a test table: entry "=ALIAS" -> "k1,k2". */
+static int owner(void *ctx, const char *alias, char out[ADDR_BUFSIZE],
+                 char err[DECIDE_ERR_MAX])
+{
+    struct table *t = ctx;
+    size_t len = strlen(t->log);
+
+    if (len + strlen(alias) + 3 < sizeof(t->log))
+        snprintf(t->log + len, sizeof(t->log) - len, "%s=%s", len ? " " : "", alias);
+    for (size_t i = 0; i < t->n; i++) {
+        const char *comma;
+        int n = 1;
+
+        if (t->entries[i].key[0] != '=' || strcmp(t->entries[i].key + 1, alias) != 0)
+            continue;
+        if (t->entries[i].text == NULL) {
+            snprintf(err, DECIDE_ERR_MAX, "store: bad index entry for '%s'", alias);
+            return -1;
+        }
+        comma = strchr(t->entries[i].text, ',');
+        snprintf(out, ADDR_BUFSIZE, "%.*s",
+                 (int) (comma ? (size_t) (comma - t->entries[i].text)
+                        : strlen(t->entries[i].text)), t->entries[i].text);
+        for (const char *p = t->entries[i].text; *p; p++)
+            n += *p == ',';
+        return n;
+    }
+    return 0;
+}
+
+/* reverse_decide - decide_actions with the reverse index on RAWS. */
+static void reverse_expect(const char *what, const struct entry *entries, size_t n,
+                           const char *const *raws, size_t nraw, const char *const *args,
+                           const char *want, const char *want_lookups)
+{
+    struct decide_settings settings = {.delimiters = "+", .now = NOW, .owner = owner};
+    struct decide_rcpt rcpts[8];
+    struct table t = {entries, n, 0, ""};
+    struct decide_result result = {0};
+    char err[DECIDE_ERR_MAX], got[4096];
+
+    for (size_t i = 0; i < nraw; i++)
+        rcpts[i] = (struct decide_rcpt) {raws[i], args, NULL};
+    if (decide_actions(rcpts, nraw, &settings, lookup, &t, &result, err) < 0)
+        fail_msg("%s: %s", what, err);
+    CHECK_STR(format_actions(&result, got, sizeof(got)), want);
+    if (want_lookups)
+        CHECK_STR(t.log, want_lookups);
+    decide_result_free(&result);
+}
+
+/*
+ * test_reverse_table - state x reverse flag x rule (user, domain) x cutover:
+ * only a migrated owner with reverse = yes gets mail to the legacy address
+ * back, with the original's NOTIFY and ORCPT naming the legacy address.
+ */
+static void test_reverse_table(void **state)
+{
+    static const char *const states[] = {
+        "state=unmigrated", "state=migrated", "state=unmigrated cutover=" PAST,
+        "state=unmigrated cutover=" FUTURE,
+    };
+    static const int migrated[] = {0, 1, 1, 0};
+    static const char *const args[] = {"NOTIFY=SUCCESS", NULL};
+    static const char *const user_raw[] = {"<Adam@POP.example>"};
+    static const char *const dom_raw[] = {"<Jane.Doe@Pop2.Example>"};
+    (void) state;
+
+    for (int rule = 0; rule < 2; rule++) {
+        for (size_t st = 0; st < N(states); st++) {
+            for (int rev = 0; rev < 2; rev++) {
+                char text[256], want[512], what[128];
+                struct entry entries[3];
+
+                if (rule == 0) {
+                    snprintf(text, sizeof(text), "v=1 %s mode=bcc alias=adam@pop.example%s",
+                             states[st], rev ? " reverse=yes" : "");
+                    entries[0] = (struct entry) {"adam.barr@corp.example", text};
+                    entries[1] = (struct entry) {"=adam@pop.example", "adam.barr@corp.example"};
+                } else {
+                    snprintf(text, sizeof(text), "v=1 %s mode=bcc legacy=pop2.example%s",
+                             states[st], rev ? " reverse=yes" : "");
+                    entries[0] = (struct entry) {"@corp2.example", text};
+                    entries[1] = (struct entry) {"=@pop2.example", "@corp2.example"};
+                }
+                entries[2] = (struct entry) {"@other.example", "v=1 state=migrated mode=bcc "
+                                             "legacy=x.example reverse=yes"};
+                want[0] = '\0';
+                if (migrated[st] && rev && rule == 0)
+                    snprintf(want, sizeof(want), "add <adam.barr@corp.example> [NOTIFY=SUCCESS "
+                             "ORCPT=rfc822;Adam@POP.example] rewrite/user #0\n"
+                             "delete <Adam@POP.example> [] rewrite/user #0\n");
+                else if (migrated[st] && rev)
+                    snprintf(want, sizeof(want), "add <Jane.Doe@corp2.example> "
+                             "[NOTIFY=SUCCESS ORCPT=rfc822;Jane.Doe@Pop2.Example] "
+                             "rewrite/domain #0\n"
+                             "delete <Jane.Doe@Pop2.Example> [] rewrite/domain #0\n");
+                snprintf(what, sizeof(what), "%s, %s, reverse %s", rule ? "domain" : "user",
+                         states[st], rev ? "on" : "off");
+                reverse_expect(what, entries, N(entries), rule ? dom_raw : user_raw, 1, args,
+                               want, NULL);
+            }
+        }
+    }
+}
+
+/* test_reverse_cases - lookups, duplicates, shared aliases, own records, errors. */
+static void test_reverse_cases(void **state)
+{
+    static const struct entry entries[] = {
+        {"adam.barr@corp.example", "v=1 state=migrated mode=rewrite alias=adam@pop.example "
+                                   "reverse=yes"},
+        {"=adam@pop.example", "adam.barr@corp.example"},
+        /* the CLI refuses reverse on a shared alias; the decision too */
+        {"s1@corp.example", "v=1 state=migrated mode=bcc alias=shared@pop.example "
+                            "reverse=yes"},
+        {"s2@corp.example", "v=1 state=migrated mode=bcc alias=shared@pop.example"},
+        {"=shared@pop.example", "s1@corp.example,s2@corp.example"},
+        {"@corp2.example", "v=1 state=migrated mode=rewrite legacy=pop2.example reverse=yes"},
+        {"=@pop2.example", "@corp2.example"},
+        {"boss@corp2.example", "v=1 state=migrated mode=bcc alias=chief@pop2.example"},
+        {"=chief@pop2.example", "boss@corp2.example"},
+        {"=stale@pop.example", "gone@corp.example"},
+    };
+    static const char *const plain[] = {"<adam@pop.example>"};
+    static const char *const dup[] = {"<adam@pop.example>", "<Adam.Barr@corp.example>"};
+    static const char *const shared[] = {"<shared@pop.example>"};
+    static const char *const own[] = {"<boss@pop2.example>"};
+    static const char *const bosses[] = {"<chief@pop2.example>"};
+    static const char *const stale[] = {"<stale@pop.example>"};
+    (void) state;
+
+    /* the forward lookups come first, then the index: alias, then legacy domain */
+    reverse_expect("user", entries, N(entries), plain, 1, NULL,
+                   "add <adam.barr@corp.example> [ORCPT=rfc822;adam@pop.example] "
+                   "rewrite/user #0\ndelete <adam@pop.example> [] rewrite/user #0\n",
+                   "adam@pop.example @pop.example =adam@pop.example adam.barr@corp.example");
+    /* the new address already a recipient: no add, still the delete */
+    reverse_expect("new address already a recipient", entries, N(entries), dup, 2, NULL,
+                   "delete <adam@pop.example> [] rewrite/user #0\n", NULL);
+    /* an alias with two owners is sent back to neither */
+    reverse_expect("shared alias", entries, N(entries), shared, 1, NULL, "", NULL);
+    /* boss@corp2 has a record of its own: boss@pop2 is not his legacy mailbox */
+    reverse_expect("domain rule, the new address has its own record", entries, N(entries),
+                   own, 1, NULL, "", NULL);
+    /* his own alias without reverse: left alone, the domain rule does not step in */
+    reverse_expect("user alias without reverse under a reverse domain", entries,
+                   N(entries), bosses, 1, NULL, "", NULL);
+    {
+        struct decide_settings settings = {.delimiters = "+", .now = NOW, .owner = owner};
+        struct decide_rcpt rcpt = {stale[0], NULL, NULL};
+        struct table t = TABLE(entries);
+        struct decide_result result = {0};
+        char err[DECIDE_ERR_MAX];
+        const char *what = "index out of step";
+
+        assert_int_equal(decide_actions(&rcpt, 1, &settings, lookup, &t, &result, err), -1);
+        CHECK_STR(strstr(err, "coexistctl check") ? "found" : err, "found");
+        assert_int_equal(result.count, 0);
+        decide_result_free(&result);
+    }
+}
+
 static void test_rule_names(void **state)
 {
     const char *what = "decide_rule_name";
@@ -956,6 +1121,8 @@ int main(void)
         cmocka_unit_test(test_lookup_order),
         cmocka_unit_test(test_resolved_address),
         cmocka_unit_test(test_unresolved_reported),
+        cmocka_unit_test(test_reverse_table),
+        cmocka_unit_test(test_reverse_cases),
         cmocka_unit_test(test_rule_names),
         cmocka_unit_test(test_xtext),
     };
