@@ -500,10 +500,8 @@ static void test_already_routed(void **state)
     const char *what = "already routed: adam and bob skipped, carol routed";
     (void) state;
 
-    for (size_t i = 0; i < 3; i++) {
-        rcpts[i].raw = raws[i];
-        rcpts[i].esmtp_args = NULL;
-    }
+    for (size_t i = 0; i < 3; i++)
+        rcpts[i] = (struct decide_rcpt) {raws[i], NULL, NULL};
     assert_int_equal(decide_actions_routes(rcpts, 3, &settings, lookup, &t, &result,
                                            routes, err), 0);
     /* The key asked about is the normalized one, not the raw form. */
