@@ -57,7 +57,9 @@ if [ "${1:-}" = --inner ]; then
         if pf_send_smtp "$msg" "$USER_ADDR" && pf_wait "$msg" &&
                 expect_rcpts "$msg" "$USER_ADDR" "$USER_ALIAS" &&
                 expect_notify "$msg" "$USER_ALIAS" NEVER &&
-                expect_header "$msg" X-Coexist-Milter "$NAME"; then
+                expect_header "$msg" X-Coexist-Milter &&
+                sink_header "$msg" X-Coexist-Milter |
+                    grep -qE "^$NAME; r=[A-Za-z0-9_-]+; mac=[A-Za-z0-9_-]+\$"; then
             echo "PASS mail-bcc-arrived"
         else
             inner_fail mail-bcc-arrived
