@@ -164,30 +164,35 @@ static void b64url(const unsigned char *in, size_t len, char *out)
     *out = '\0';
 }
 
-/* tag_of - KEY's tag for this instance and message. Returns 0 or -1. */
-static int tag_of(const struct trace_secret *secret, const char *instance,
-                  const char *msgid, const char *key, char tag[TRACE_TAG_CHARS + 1])
+/*
+ * digest - LABEL's HMAC over (instance, Message-ID, LAST), the first NBYTES
+ * of it base64url-encoded into OUT. LABEL keeps a tag (over one key) and a
+ * mac (over the tag list) from ever being the same input. Returns 0 or -1.
+ */
+static int digest(const struct trace_secret *secret, const char *label, const char *instance,
+                  const char *msgid, const char *last, size_t nbytes, char *out)
 {
-    const char *parts[] = {TAG_LABEL, instance, msgid, key};
+    const char *parts[] = {label, instance, msgid, last};
     unsigned char md[32];
 
     if (hmac_parts(secret, parts, 4, md) < 0)
         return -1;
-    b64url(md, TRACE_TAG_BYTES, tag);
+    b64url(md, nbytes, out);
     return 0;
+}
+
+/* tag_of - KEY's tag for this instance and message. Returns 0 or -1. */
+static int tag_of(const struct trace_secret *secret, const char *instance,
+                  const char *msgid, const char *key, char tag[TRACE_TAG_CHARS + 1])
+{
+    return digest(secret, TAG_LABEL, instance, msgid, key, TRACE_TAG_BYTES, tag);
 }
 
 /* mac_of - the mac over the canonical tag LIST. Returns 0 or -1. */
 static int mac_of(const struct trace_secret *secret, const char *instance,
                   const char *msgid, const char *list, char mac[TRACE_MAC_CHARS + 1])
 {
-    const char *parts[] = {MAC_LABEL, instance, msgid, list};
-    unsigned char md[32];
-
-    if (hmac_parts(secret, parts, 4, md) < 0)
-        return -1;
-    b64url(md, TRACE_MAC_BYTES, mac);
-    return 0;
+    return digest(secret, MAC_LABEL, instance, msgid, list, TRACE_MAC_BYTES, mac);
 }
 
 /* ---- building ------------------------------------------------------------- */
