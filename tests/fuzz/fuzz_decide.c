@@ -196,7 +196,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct table t;
     struct decide_rcpt rcpts[MAX_RCPTS];
     const char *args[MAX_RCPTS][MAX_ARGS + 1];
-    struct decide_settings settings;
+    struct decide_settings settings = {0};     /* no reverse index, no guard */
     struct decide_result res = {0}, res2 = {0};
     char err[DECIDE_ERR_MAX], *text, *line, *next;
     size_t nrcpt = 0;
