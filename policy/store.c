@@ -325,9 +325,9 @@ static int old_value(struct store *st, const char *key, char *buf, size_t len)
 
 /*
  * old_record - decode BEFORE, the text KEY held, for the index to forget
- * its alias. A record that does not parse has no alias to trust: the index
- * entry it left is check's to find and rebuild, and overwriting such a
- * record must stay possible (it is how an administrator mends one).
+ * its alias. A record that does not parse has no alias to trust: the
+ * caller then looks for KEY in every entry (overwriting or removing such a
+ * record must stay possible: it is how an administrator mends one).
  */
 static const struct record *old_record(const char *key, const char *before,
                                        struct record *rec)
@@ -346,6 +346,7 @@ static int write_change(struct store *st, const char *key, const struct record *
 {
     char text[RECORD_TEXT_MAX + 1], before[RECORD_TEXT_MAX + 1];
     int own_txn = !st->in_txn, found;
+    const struct record *old;
     struct record was;
 
     if (rec && record_encode(rec, text, sizeof(text)) < 0)
@@ -367,7 +368,9 @@ static int write_change(struct store *st, const char *key, const struct record *
         store_tdb_write_fail(st, rec ? "store" : "delete");
         goto fail;
     }
-    if (reverse_update(st, key, found ? old_record(key, before, &was) : NULL, rec) < 0)
+    old = found ? old_record(key, before, &was) : NULL;
+    if ((found && old == NULL && reverse_forget(st, key) < 0)
+        || reverse_update(st, key, old, rec) < 0)
         goto fail;
     if (actor != NULL && journal_append(st, key, before, rec ? text : "-", actor) < 0)
         goto fail;

@@ -77,6 +77,16 @@ int reverse_parse(const char *alias, char *text, struct reverse_owners *o,
 /* reverse_store - write ALIAS's entry with the N sorted NAMEs; none: delete it. */
 int reverse_store(struct store *st, const char *alias, const char *const *name, size_t n);
 
+/* reverse_update_alias - add OWNER to ALIAS's entry (ADD) or drop it. */
+int reverse_update_alias(struct store *st, const char *alias, const char *owner, int add);
+
+/*
+ * reverse_forget - drop KEY from every entry that names it, by a walk of
+ * the whole store: for a record that does not parse, whose alias is
+ * unknown, being overwritten or deleted (rare: how a bad record is mended).
+ */
+int reverse_forget(struct store *st, const char *key);
+
 /* reverse_mark - write the marker of a complete index, inside the open
  * transaction or, for a new empty store, on its own. */
 int reverse_mark(struct store *st);

@@ -172,9 +172,9 @@ static int find(const struct reverse_owners *o, const char *owner, size_t *at)
     return 0;
 }
 
-/* owners_change - add OWNER to ALIAS's entry (ADD) or drop it; a no-op
- * when already so, so that nothing is rewritten in vain. */
-static int owners_change(struct store *st, const char *alias, const char *owner, int add)
+/* reverse_update_alias - add OWNER to ALIAS's entry (ADD) or drop it; a
+ * no-op when already so, so that nothing is rewritten in vain. */
+int reverse_update_alias(struct store *st, const char *alias, const char *owner, int add)
 {
     struct reverse_owners o;
     char *text;
@@ -215,10 +215,10 @@ int reverse_update(struct store *st, const char *key, const struct record *old,
     if (rec)
         store_reverse_alias(rec, now);
     if (old && (rec == NULL || strcmp(was, now) != 0)
-        && owners_change(st, was, key, 0) < 0)
+        && reverse_update_alias(st, was, key, 0) < 0)
         return -1;
     /* Also when the alias stayed: an index left incomplete is mended. */
-    return rec ? owners_change(st, now, key, 1) : 0;
+    return rec ? reverse_update_alias(st, now, key, 1) : 0;
 }
 
 int store_reverse_owners(struct store *st, const char *alias, store_owner_fn fn, void *ctx)

@@ -212,6 +212,54 @@ fail:
     return -1;
 }
 
+/* naming_one - tdb traversal callback: the aliases whose entry names w->ctx. */
+static int naming_one(struct tdb_context *tdb, TDB_DATA k, TDB_DATA v, void *arg)
+{
+    struct walk *w = arg;
+    char key[REVERSE_KEY_BUFSIZE + 1];
+    struct pairs *found = &w->index;
+    size_t before = found->count;
+
+    (void) tdb;
+    if (store_key_kind((const char *) k.dptr, k.dsize) != STORE_KEY_INDEX
+        || k.dsize >= sizeof(key) || memchr(k.dptr, '\0', k.dsize))
+        return 0;
+    memcpy(key, k.dptr, k.dsize);
+    key[k.dsize] = '\0';
+    /* Collect this entry's pairs, then keep only the one naming the key. */
+    walk_index_entry(w, key, &v);
+    size_t keep = found->count;
+
+    for (size_t i = before; i < found->count; i++)
+        if (strcmp(found->v[i].owner, (const char *) w->ctx) == 0)
+            keep = i;
+    if (keep < found->count) {
+        struct pair p = found->v[keep];
+
+        found->v[keep] = found->v[before];
+        found->v[before++] = p;
+    }
+    while (found->count > before)
+        free(found->v[--found->count].alias);
+    return w->failed ? -1 : 0;
+}
+
+int reverse_forget(struct store *st, const char *key)
+{
+    struct walk w = {.st = st, .ctx = (void *) key};
+    int rc = 0;
+
+    /* Entries that do not parse are check's: they stay as they are. */
+    if (tdb_traverse_read(st->tdb, naming_one, &w) < 0 || w.failed) {
+        pairs_free(&w.index);
+        return w.failed ? store_fail(st, "out of memory") : store_tdb_fail(st, "traverse");
+    }
+    for (size_t i = 0; i < w.index.count && rc == 0; i++)
+        rc = reverse_update_alias(st, w.index.v[i].alias, key, 0);
+    pairs_free(&w.index);
+    return rc;
+}
+
 /* marker - 1 if the marker says the index is complete, 0 if absent, 2 if
  * it holds a value of another version (st->err says so), -1 on an error. */
 static int marker(struct store *st)
