@@ -16,6 +16,11 @@
  * times, malformed CSV/JSON with FILE:LINE reports, conflicts, unknown
  * users in a multi-address command), a store that is byte-for-byte what it
  * was before. The issue's acceptance scenario is test_acceptance_scenario.
+ * Reverse routing (issue 11): the reverse index in step after every writing
+ * verb and unchanged by a failed import, both chain refusals, the one-owner
+ * rule of reverse = yes, "reverse" by address and wave, the reverse column
+ * through export and import (and the old six columns), the upgrade of a
+ * store without index, check repairing a damaged one, and '=' addresses.
  */
 #define _GNU_SOURCE             /* unshare(2) for the full-disk test */
 #include <stdarg.h>
@@ -2242,6 +2247,334 @@ static void test_recipient_delimiter_from_config(void **state)
     CHECK_CONTAINS(fx->logs, "alias=bea-old+x@pop.example");
 }
 
+/* ---- the reverse index and reverse routing (DESIGN section 9) ------------ */
+
+#define DUMP_MAX 64
+
+static int dump_one(struct tdb_context *tdb, TDB_DATA k, TDB_DATA v, void *ctx)
+{
+    char (*lines)[512] = ctx;
+    size_t n = 0;
+
+    (void) tdb;
+    if (k.dsize == 0 || (k.dptr[0] != '=' && (k.dsize != strlen(STORE_REVERSE_MARKER)
+        || memcmp(k.dptr, STORE_REVERSE_MARKER, k.dsize) != 0)))
+        return 0;
+    while (n < DUMP_MAX - 1 && lines[n][0])
+        n++;
+    snprintf(lines[n], sizeof(lines[n]), "%.*s=%.*s\n", (int) k.dsize, k.dptr,
+             (int) v.dsize, v.dptr);
+    return 0;
+}
+
+static int dump_cmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* index_dump - the '=' keys and the marker of the store, sorted, one a line. */
+static const char *index_dump(struct fx *fx)
+{
+    static char text[DUMP_MAX * 512];
+    char (*lines)[512] = calloc(DUMP_MAX, sizeof(*lines));
+    struct tdb_context *tdb = tdb_open(fx->db, 0, 0, O_RDWR, 0);
+    size_t n = 0;
+
+    if (lines == NULL || tdb == NULL)
+        fail_msg("index_dump: cannot open %s", fx->db);
+    tdb_traverse_read(tdb, dump_one, lines);
+    tdb_close(tdb);
+    while (n < DUMP_MAX && lines[n][0])
+        n++;
+    qsort(lines, n, sizeof(lines[0]), dump_cmp);
+    text[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        strcat(text, lines[i]);
+    free(lines);
+    return text;
+}
+
+/* raw_delete - delete KEY from the store with tdb itself. */
+static void raw_delete(const char *path, const char *key)
+{
+    struct tdb_context *tdb = tdb_open(path, 0, 0, O_RDWR, 0);
+
+    if (tdb == NULL || tdb_delete(tdb, (TDB_DATA) {(unsigned char *) key, strlen(key)}) != 0)
+        fail_msg("tdb_delete('%s') failed", key);
+    tdb_close(tdb);
+}
+
+#define MARKER_LINE STORE_REVERSE_MARKER "=v=1\n"
+
+/* Every writing verb keeps the index in step; a failed one leaves it as it was. */
+static void test_reverse_index_in_step(void **state)
+{
+    struct fx *fx = *state;
+    char path[256], idx[4096];
+    struct blob before;
+
+    init_store(fx);
+    CHECK_STR(index_dump(fx), MARKER_LINE);
+    OK(fx, "add", "a@corp.example", "a@pop.example", "--wave", "w1");
+    OK(fx, "add", "c@corp.example", "shared@pop.example");
+    OK(fx, "add", "b@corp.example", "shared@pop.example", "--wave", "w1");
+    OK(fx, "add", "@corp.example", "@pop.example");
+    snprintf(idx, sizeof(idx), "%s", MARKER_LINE
+             "=@pop.example=v=1 owners=@corp.example\n"
+             "=a@pop.example=v=1 owners=a@corp.example\n"
+             "=shared@pop.example=v=1 owners=b@corp.example,c@corp.example\n");
+    CHECK_STR(index_dump(fx), idx);
+    /* Verbs that keep the alias keep the index. */
+    OK(fx, "mode", "a@corp.example", "rewrite");
+    OK(fx, "migrate", "--wave", "w1");
+    OK(fx, "unmigrate", "b@corp.example");
+    OK(fx, "migrate", "c@corp.example", "--at", "2999-01-01T00:00:00Z");
+    OK(fx, "reverse", "a@corp.example", "on");
+    CHECK_STR(index_dump(fx), idx);
+    /* A new alias moves the entry; remove drops the owner. */
+    OK(fx, "add", "a@corp.example", "a2@pop.example");
+    OK(fx, "remove", "c@corp.example");
+    CHECK_STR(index_dump(fx), MARKER_LINE
+              "=@pop.example=v=1 owners=@corp.example\n"
+              "=a2@pop.example=v=1 owners=a@corp.example\n"
+              "=shared@pop.example=v=1 owners=b@corp.example\n");
+    /* import merges */
+    path_in(fx, "m.csv", path, sizeof(path));
+    write_text(path, "address,alias,mode,state,wave,cutover,reverse\n"
+                     "d@corp.example,shared@pop.example,,,,,\n"
+                     "a@corp.example,a3@pop.example,,,,,yes\n");
+    OK(fx, "import", path);
+    snprintf(idx, sizeof(idx), "%s", MARKER_LINE
+             "=@pop.example=v=1 owners=@corp.example\n"
+             "=a3@pop.example=v=1 owners=a@corp.example\n"
+             "=shared@pop.example=v=1 owners=b@corp.example,d@corp.example\n");
+    CHECK_STR(index_dump(fx), idx);
+    /* failed imports: a bad row, a conflict with the store; nothing changes */
+    before = slurp(fx->db);
+    write_text(path, "address,alias,mode,state,wave,cutover,reverse\n"
+                     "e@corp.example,e@pop.example,,,,,\n"
+                     "f@corp.example,f@pop.example,,,,,maybe\n");
+    EXPECT_RC(fx, CTL(fx, "import", path, "--replace"), EX_DATAERR);
+    write_text(path, "address,alias,mode,state,wave,cutover,reverse\n"
+                     "e@corp.example,e@pop.example,,,,,\n"
+                     "g@corp.example,shared@pop.example,,,,,yes\n");
+    EXPECT_RC(fx, CTL(fx, "import", path), EX_DATAERR);
+    EXPECT_UNCHANGED(fx, &before, "a failed import");
+    free(before.data);
+    CHECK_STR(index_dump(fx), idx);
+    /* import --replace: the index of the file only */
+    write_text(path, "address,alias,mode,state,wave,cutover\n"
+                     "x@corp.example,x@pop.example,,,,\n"
+                     "@sales.example,@pop.example,,,,\n");
+    OK(fx, "import", path, "--replace");
+    CHECK_STR(index_dump(fx), MARKER_LINE
+              "=@pop.example=v=1 owners=@sales.example\n"
+              "=x@pop.example=v=1 owners=x@corp.example\n");
+    OK(fx, "check");
+    /* The journal holds records only. */
+    OK(fx, "history");
+    CHECK_NOT_CONTAINS(fx->out, " =");
+}
+
+/* --reverse, "reverse on|off", and the one-owner rule for reverse routing. */
+static void test_reverse_flag(void **state)
+{
+    struct fx *fx = *state;
+    static const struct show_case sc = {"a@corp.example", "a@corp.example", "user",
+                                        "unmigrated", "unmigrated", "bcc", "a@pop.example",
+                                        "-", "-"};
+    struct blob before;
+
+    init_store(fx);
+    OK(fx, "add", "a@corp.example", "a@pop.example", "--reverse");
+    CHECK_CONTAINS(fx->logs, "add a@corp.example state=unmigrated mode=bcc "
+                   "alias=a@pop.example reverse=yes actor=");
+    expect_show_reverse(fx, &sc, "yes");
+    OK(fx, "add", "b@corp.example", "shared@pop.example", "--wave", "w1");
+    OK(fx, "add", "c@corp.example", "shared@pop.example", "--wave", "w1");     /* bcc: fine */
+    OK(fx, "stats");
+    CHECK_CONTAINS(fx->out, "reverse:    1\n");
+
+    before = slurp(fx->db);
+    EXPECT_RC(fx, CTL(fx, "add", "b@corp.example", "shared@pop.example", "--reverse"),
+              EX_DATAERR);
+    CHECK_STR(fx->err, "coexistctl: alias 'shared@pop.example' is shared with "
+                       "'c@corp.example': reverse routing needs one owner\n");
+    EXPECT_RC(fx, CTL(fx, "reverse", "b@corp.example", "on"), EX_DATAERR);
+    CHECK_STR(fx->err, "coexistctl: alias 'shared@pop.example' is shared with "
+                       "'c@corp.example': reverse routing needs one owner\n"
+                       "coexistctl: nothing changed\n");
+    EXPECT_RC(fx, CTL(fx, "reverse", "--wave", "w1", "on"), EX_DATAERR);
+    CHECK_CONTAINS(fx->err, "reverse routing needs one owner");
+    EXPECT_RC(fx, CTL(fx, "add", "d@corp.example", "a@pop.example"), EX_DATAERR);
+    CHECK_STR(fx->err, "coexistctl: alias 'a@pop.example' is routed back to 'a@corp.example' "
+                       "(reverse = yes): it cannot have a second owner\n");
+    EXPECT_RC(fx, CTL(fx, "reverse", "a@corp.example"), EX_USAGE);
+    EXPECT_RC(fx, CTL(fx, "reverse", "on"), EX_USAGE);
+    EXPECT_RC(fx, CTL(fx, "reverse", "a@corp.example", "yes"), EX_USAGE);
+    EXPECT_RC(fx, CTL(fx, "reverse", "a@corp.example", "nobody@corp.example", "off"),
+              EX_NOUSER);
+    EXPECT_UNCHANGED(fx, &before, "refused reverse routing");
+    free(before.data);
+
+    /* off, then a second owner is fine, and on is refused again */
+    OK(fx, "reverse", "a@corp.example", "off");
+    CHECK_STR(fx->out, "reverse: 1 record changed\n");
+    expect_show(fx, &sc);
+    OK(fx, "add", "d@corp.example", "a@pop.example");
+    EXPECT_RC(fx, CTL(fx, "reverse", "a@corp.example", "on"), EX_DATAERR);
+    /* by wave, once the alias has one owner each */
+    OK(fx, "add", "c@corp.example", "c@pop.example", "--wave", "w1");
+    OK(fx, "reverse", "--wave", "w1", "on");
+    CHECK_STR(fx->out, "reverse: 2 records changed\n");
+    CHECK_CONTAINS(fx->logs, "reverse b@corp.example state=unmigrated mode=bcc "
+                   "alias=shared@pop.example wave=w1 reverse=yes actor=");
+    OK(fx, "history", "c@corp.example", "--limit", "1");
+    CHECK_CONTAINS(fx->out, "reverse=yes");
+    OK(fx, "list", "--wave", "w1");
+    CHECK_CONTAINS(fx->out, " REVERSE ");
+    CHECK_CONTAINS(fx->out, " w1         yes     -\n");
+    OK(fx, "stats");
+    CHECK_CONTAINS(fx->out, "reverse:    2\n");
+    /* domain rules: the same rule, by legacy domain */
+    OK(fx, "add", "@corp.example", "@pop.example", "--reverse");
+    EXPECT_RC(fx, CTL(fx, "add", "@other.example", "@pop.example"), EX_DATAERR);
+    CHECK_STR(fx->err, "coexistctl: alias '@pop.example' is routed back to '@corp.example' "
+                       "(reverse = yes): it cannot have a second owner\n");
+    OK(fx, "check");
+}
+
+/* export and import carry the column; the old six columns still import as "off". */
+static void test_reverse_round_trip(void **state)
+{
+    struct fx *fx = *state;
+    char csv_path[256], json_path[256], other[256], old_path[256];
+    char *csv, *json;
+
+    init_store(fx);
+    OK(fx, "add", "a@corp.example", "a@pop.example", "--reverse");
+    OK(fx, "add", "b@corp.example", "b@pop.example");
+    OK(fx, "add", "@corp.example", "@pop.example", "--reverse", "--mode", "rewrite");
+    OK(fx, "export");
+    CHECK_STR(fx->out, "address,alias,mode,state,wave,cutover,reverse\n"
+                       "@corp.example,@pop.example,rewrite,unmigrated,,,yes\n"
+                       "a@corp.example,a@pop.example,bcc,unmigrated,,,yes\n"
+                       "b@corp.example,b@pop.example,bcc,unmigrated,,,no\n");
+    csv = strdup(fx->out);
+    OK(fx, "export", "--format", "json");
+    CHECK_CONTAINS(fx->out, "\"address\":\"a@corp.example\",\"alias\":\"a@pop.example\","
+                   "\"mode\":\"bcc\",\"state\":\"unmigrated\",\"wave\":\"\",\"cutover\":\"\","
+                   "\"reverse\":true}");
+    json = strdup(fx->out);
+    path_in(fx, "e.csv", csv_path, sizeof(csv_path));
+    path_in(fx, "e.json", json_path, sizeof(json_path));
+    path_in(fx, "copy.tdb", other, sizeof(other));
+    write_text(csv_path, csv);
+    write_text(json_path, json);
+    EXPECT_RC(fx, RAW(fx, "-c", fx->conf, "-d", other, "init"), EX_OK);
+    EXPECT_RC(fx, RAW(fx, "-c", fx->conf, "-d", other, "import", csv_path), EX_OK);
+    EXPECT_RC(fx, RAW(fx, "-c", fx->conf, "-d", other, "export"), EX_OK);
+    CHECK_STR(fx->out, csv);
+    EXPECT_RC(fx, RAW(fx, "-c", fx->conf, "-d", other, "import", json_path, "--replace"),
+              EX_OK);
+    EXPECT_RC(fx, RAW(fx, "-c", fx->conf, "-d", other, "export", "--format", "json"), EX_OK);
+    CHECK_STR(fx->out, json);
+    /* A file of the previous version: six columns, reverse off. */
+    path_in(fx, "old.csv", old_path, sizeof(old_path));
+    write_text(old_path, "address,alias,mode,state,wave,cutover\n"
+                         "a@corp.example,a@pop.example,bcc,unmigrated,,\n");
+    OK(fx, "import", old_path);
+    OK(fx, "export");
+    CHECK_STR(fx->out, "address,alias,mode,state,wave,cutover,reverse\n"
+                       "@corp.example,@pop.example,rewrite,unmigrated,,,yes\n"
+                       "a@corp.example,a@pop.example,bcc,unmigrated,,,no\n"
+                       "b@corp.example,b@pop.example,bcc,unmigrated,,,no\n");
+    free(csv);
+    free(json);
+}
+
+/* A store of the previous version gets its index from the first writer, or check. */
+static void test_reverse_upgrade_and_repair(void **state)
+{
+    struct fx *fx = *state;
+    char want[1024];
+    const char *idx;
+    static const char *const strip[] = {"=a@pop.example", "=shared@pop.example",
+                                        STORE_REVERSE_MARKER};
+
+    init_store(fx);
+    OK(fx, "add", "a@corp.example", "a@pop.example");
+    OK(fx, "add", "b@corp.example", "shared@pop.example");
+    OK(fx, "add", "c@corp.example", "shared@pop.example");
+    idx = strdup(index_dump(fx));
+    for (size_t i = 0; i < 3; i++)
+        raw_delete(fx->db, strip[i]);
+    CHECK_STR(index_dump(fx), "");
+    /* Readers neither build it nor miss it. */
+    OK(fx, "export");
+    CHECK_STR(index_dump(fx), "");
+    /* The first writer builds it, says so once, then does its own change. */
+    OK(fx, "add", "d@corp.example", "d@pop.example");
+    snprintf(want, sizeof(want), "coexistctl: built the reverse index of %s for 3 records "
+             "(a store of an earlier version)\n", fx->db);
+    CHECK_STR(fx->out, want);
+    CHECK_CONTAINS(fx->logs, "reverse index built for ");
+    OK(fx, "remove", "d@corp.example");
+    CHECK_STR(fx->out, "remove: 1 record removed\n");
+    CHECK_STR(index_dump(fx), idx);
+    /* check does the same on an older store, and passes */
+    for (size_t i = 0; i < 3; i++)
+        raw_delete(fx->db, strip[i]);
+    OK(fx, "check");
+    CHECK_CONTAINS(fx->out, "coexistctl: built the reverse index of ");
+    CHECK_CONTAINS(fx->out, ": 3 records, 0 problems\n");
+    CHECK_STR(index_dump(fx), idx);
+
+    /* A damaged index: check names each mismatch, rebuilds it, and the next is clean. */
+    plant(fx->db, "=shared@pop.example", "v=1 owners=b@corp.example,x@corp.example",
+          strlen("v=1 owners=b@corp.example,x@corp.example"));
+    raw_delete(fx->db, "=a@pop.example");
+    EXPECT_RC(fx, CTL(fx, "check"), EX_OK);
+    CHECK_STR(fx->err, "coexistctl: check: 'a@corp.example': not in the reverse index (entry "
+                       "'=a@pop.example' does not name it)\n"
+                       "coexistctl: check: 'c@corp.example': not in the reverse index (entry "
+                       "'=shared@pop.example' does not name it)\n"
+                       "coexistctl: check: '=shared@pop.example': reverse index names "
+                       "'x@corp.example', which has no record with that alias\n");
+    snprintf(want, sizeof(want), "rebuilt the reverse index of %s from all 3 records: 3 "
+             "mismatches repaired\n%s: 3 records, 0 problems\n", fx->db, fx->db);
+    CHECK_STR(fx->out, want);
+    CHECK_STR(index_dump(fx), idx);
+    OK(fx, "check");
+    OK(fx, "history", "--limit", "1");
+    CHECK_CONTAINS(fx->out, " !check\n    old: -\n    new: reverse index rebuilt\n");
+    /* A value that does not parse: the milter's lookup would fail; check mends it. */
+    plant(fx->db, "=a@pop.example", "owners=a@corp.example", strlen("owners=a@corp.example"));
+    EXPECT_RC(fx, CTL(fx, "add", "e@corp.example", "a@pop.example"), EX_IOERR);
+    CHECK_CONTAINS(fx->err, "corrupt reverse index entry '=a@pop.example'");
+    EXPECT_RC(fx, CTL(fx, "check"), EX_OK);
+    CHECK_CONTAINS(fx->err, "'=a@pop.example': does not start with 'v=1 owners='");
+    CHECK_STR(index_dump(fx), idx);
+    free((char *) idx);
+}
+
+/* '=' addresses are the index's: never managed, never found. */
+static void test_reverse_equals_addresses(void **state)
+{
+    struct fx *fx = *state;
+    static const struct explain_case ec = {"=a@pop.example", "=a@pop.example", "none",
+                                           ACT_UNKNOWN, NULL, NULL};
+
+    init_store(fx);
+    OK(fx, "add", "a@corp.example", "a@pop.example");
+    EXPECT_RC(fx, CTL(fx, "add", "=x@corp.example", "x@pop.example"), EX_DATAERR);
+    CHECK_STR(fx->err, "coexistctl: '=x@corp.example': addresses starting with '=' cannot "
+                       "be managed (the reverse index uses such keys)\n");
+    /* the index key exists, and a recipient of that name is simply unknown */
+    expect_explain(fx, &ec);
+    EXPECT_RC(fx, CTL(fx, "show", "=a@pop.example"), EX_NOUSER);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2272,6 +2605,11 @@ int main(void)
         T(test_check_reports_chain),
         T(test_reverse_chain_refused),
         T(test_recipient_delimiter_from_config),
+        T(test_reverse_index_in_step),
+        T(test_reverse_flag),
+        T(test_reverse_round_trip),
+        T(test_reverse_upgrade_and_repair),
+        T(test_reverse_equals_addresses),
 #undef T
     };
 
