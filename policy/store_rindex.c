@@ -336,10 +336,17 @@ static void compare(struct walk *w)
 int store_reverse_check(struct store *st, store_problem_fn fn, void *ctx)
 {
     struct walk w = {.st = st, .problem = fn, .ctx = ctx};
-    int m;
+    int m, rc;
 
     st->tdb_msg[0] = '\0';
-    if (tdb_traverse_read(st->tdb, walk_one, &w) < 0 || w.failed) {
+    /* One read lock for the walk: it then takes no lock per hash chain
+     * (two fcntl calls each, most of its time at a million records), and
+     * sees one committed state. */
+    if (tdb_lockall_read(st->tdb) != 0)
+        return store_tdb_fail(st, "read lock");
+    rc = tdb_traverse_read(st->tdb, walk_one, &w);
+    tdb_unlockall_read(st->tdb);
+    if (rc < 0 || w.failed) {
         if (w.failed)
             store_fail(st, "%s: reverse index check: out of memory", st->path);
         else
