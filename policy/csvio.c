@@ -16,10 +16,14 @@
 #include "csvio.h"
 #include "timefmt.h"
 
-#define NFIELDS 6
+/* The seventh column, reverse, is optional: a file of 0.2's six imports as "off". */
+#define NFIELDS 7
+#define NFIELDS_OLD 6
+#define FIELD_REVERSE 6
 #define FIELD_MAX 512
+#define HEADER_WORDS "address,alias,mode,state,wave,cutover[,reverse]"
 static const char *const field_names[NFIELDS] = {"address", "alias", "mode", "state",
-                                                 "wave", "cutover"};
+                                                 "wave", "cutover", "reverse"};
 
 struct reader {
     const char *name;
@@ -30,6 +34,7 @@ struct reader {
     unsigned line;              /* physical line being fed to libcsv */
     unsigned row_line;          /* line the current row started on */
     unsigned rows;              /* rows seen, header included */
+    int ncols;                  /* columns of the header: 6 or 7; -1 when bad */
     int nfields;
     int field_too_long;
     char fields[NFIELDS][FIELD_MAX];
@@ -55,7 +60,7 @@ static void report(struct reader *rd, unsigned line, const char *fmt, ...)
     rd->problem(msg, rd->ctx);
 }
 
-/* validate_row - check the six fields of LINE and append the row. */
+/* validate_row - check the fields of LINE (a missing reverse is "") and append the row. */
 static void validate_row(struct reader *rd, unsigned line, char fields[NFIELDS][FIELD_MAX])
 {
     struct import_row row = {.line = line};
@@ -66,6 +71,9 @@ static void validate_row(struct reader *rd, unsigned line, char fields[NFIELDS][
     if ((domain ? addr_normalize_domain(fields[0], key, &why)
          : addr_normalize(fields[0], key, &why)) < 0)
         return report(rd, line, "bad address '%s': %s", fields[0], why);
+    if (key[0] == '=')
+        return report(rd, line, "'%s': addresses starting with '=' cannot be managed "
+                      "(the reverse index uses such keys)", key);
     if (domain != (fields[1][0] == '@'))
         return report(rd, line, "a domain rule needs @domain in both address and alias");
     if ((domain ? addr_normalize_domain(fields[1], alias, &why)
@@ -81,6 +89,10 @@ static void validate_row(struct reader *rd, unsigned line, char fields[NFIELDS][
         return report(rd, line, "bad wave '%s' (1-64 of A-Z a-z 0-9 . _ -)", fields[4]);
     if (fields[5][0] && timefmt_parse(fields[5], &row.cutover, &why) < 0)
         return report(rd, line, "bad cutover '%s': %s", fields[5], why);
+    if (strcmp(fields[FIELD_REVERSE], "yes") == 0)
+        row.reverse = 1;
+    else if (fields[FIELD_REVERSE][0] && strcmp(fields[FIELD_REVERSE], "no") != 0)
+        return report(rd, line, "bad reverse '%s' (yes, no or empty)", fields[FIELD_REVERSE]);
     if (rd->set->count == rd->set->capacity) {
         size_t cap = rd->set->capacity ? 2 * rd->set->capacity : 1024;
         struct import_row *grown = realloc(rd->set->rows, cap * sizeof(*grown));
@@ -129,15 +141,21 @@ static void csv_row(int c, void *arg)
     (void) c;
 
     if (rd->rows++ == 0) {
-        for (int i = 0; i < NFIELDS; i++)
-            if (rd->nfields != NFIELDS || strcmp(rd->fields[i], field_names[i]) != 0) {
-                report(rd, line, "header must be address,alias,mode,state,wave,cutover");
+        rd->ncols = rd->nfields == NFIELDS_OLD ? NFIELDS_OLD : NFIELDS;
+        for (int i = 0; i < rd->ncols; i++)
+            if (rd->nfields != rd->ncols || strcmp(rd->fields[i], field_names[i]) != 0) {
+                report(rd, line, "header must be " HEADER_WORDS);
+                /* The rows are still checked, against either width. */
+                rd->ncols = -1;
                 break;
             }
     } else if (rd->field_too_long) {
         report(rd, line, "field longer than %d bytes or with a NUL byte", FIELD_MAX - 1);
-    } else if (rd->nfields != NFIELDS) {
-        report(rd, line, "expected %d fields, found %d", NFIELDS, rd->nfields);
+    } else if (rd->ncols < 0 && rd->nfields != NFIELDS_OLD && rd->nfields != NFIELDS) {
+        report(rd, line, "expected %d or %d fields, found %d", NFIELDS_OLD, NFIELDS,
+               rd->nfields);
+    } else if (rd->ncols > 0 && rd->nfields != rd->ncols) {
+        report(rd, line, "expected %d fields, found %d", rd->ncols, rd->nfields);
     } else {
         validate_row(rd, line, rd->fields);
     }
@@ -202,7 +220,7 @@ static int read_csv(FILE *fp, struct reader *rd)
     if (ferror(fp))
         return -1;
     if (rd->rows == 0)
-        report(rd, 1, "empty file: a header line address,alias,mode,state,wave,cutover is required");
+        report(rd, 1, "empty file: a header line " HEADER_WORDS " is required");
     return 0;
 }
 
@@ -219,6 +237,16 @@ static int json_field(json_t *obj, const char *name, char out[FIELD_MAX])
         return -1;
     strcpy(out, json_string_value(v));
     return 0;
+}
+
+/* json_reverse - the optional boolean "reverse" as the CSV's yes/no/"". */
+static int json_reverse(json_t *obj, char out[FIELD_MAX])
+{
+    json_t *v = json_object_get(obj, field_names[FIELD_REVERSE]);
+
+    snprintf(out, FIELD_MAX, "%s", v == NULL || json_is_null(v) ? ""
+             : json_is_true(v) ? "yes" : "no");
+    return v == NULL || json_is_null(v) || json_is_boolean(v) ? 0 : -1;
 }
 
 /* read_json - an array of objects with the CSV's field names. */
@@ -254,11 +282,15 @@ static int read_json(FILE *fp, struct reader *rd)
                 bad = 1;
             }
         }
-        for (int f = 0; !bad && f < NFIELDS; f++)
+        for (int f = 0; !bad && f < NFIELDS_OLD; f++)
             if (json_field(obj, field_names[f], rd->fields[f]) < 0) {
                 report(rd, (unsigned) i + 1, "field '%s' must be a string", field_names[f]);
                 bad = 1;
             }
+        if (!bad && json_reverse(obj, rd->fields[FIELD_REVERSE]) < 0) {
+            report(rd, (unsigned) i + 1, "field 'reverse' must be true or false");
+            bad = 1;
+        }
         if (!bad)
             validate_row(rd, (unsigned) i + 1, rd->fields);
     }
@@ -280,7 +312,48 @@ const struct import_row *import_find(const struct import_set *set, const char *k
     return bsearch(&probe, set->rows, set->count, sizeof(probe), row_cmp);
 }
 
-/* check_set - duplicates, and aliases that are themselves managed. */
+/* alias_cmp - rows by alias (a user's alias always has an '@', a legacy domain none). */
+static int alias_cmp(const void *a, const void *b)
+{
+    const struct import_row *x = *(const struct import_row *const *) a;
+    const struct import_row *y = *(const struct import_row *const *) b;
+    int c = strcmp(x->alias, y->alias);
+
+    return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+/*
+ * check_shared - an alias that two rows share is fine for bcc, but not when
+ * either routes it back: reported at each row with reverse = yes.
+ */
+static void check_shared(struct reader *rd)
+{
+    struct import_set *set = rd->set;
+    const struct import_row **by_alias;
+
+    if (set->count < 2)
+        return;
+    if ((by_alias = malloc(set->count * sizeof(*by_alias))) == NULL)
+        return report(rd, 1, "out of memory");
+    for (size_t i = 0; i < set->count; i++)
+        by_alias[i] = &set->rows[i];
+    qsort(by_alias, set->count, sizeof(*by_alias), alias_cmp);
+    for (size_t i = 0, j; i < set->count; i = j) {
+        for (j = i + 1; j < set->count && strcmp(by_alias[j]->alias, by_alias[i]->alias) == 0;)
+            j++;
+        for (size_t k = i; j - i > 1 && k < j; k++) {
+            const struct import_row *other = by_alias[k == i ? i + 1 : i];
+
+            if (by_alias[k]->reverse)
+                report(rd, by_alias[k]->line, "alias '%s%s' is shared with '%s' (line %u): "
+                       "reverse routing needs one owner", by_alias[k]->key[0] == '@' ? "@"
+                       : "", by_alias[k]->alias, other->key, other->line);
+        }
+    }
+    free(by_alias);
+}
+
+/* check_set - duplicates, aliases that are themselves managed, shared aliases. */
 static void check_set(struct reader *rd)
 {
     struct import_set *set = rd->set;
@@ -302,6 +375,7 @@ static void check_set(struct reader *rd)
             report(rd, row->line, "alias '%s' is itself a managed address (no chaining)",
                    row->alias);
     }
+    check_shared(rd);
 }
 
 /*
@@ -335,7 +409,7 @@ int import_read(FILE *fp, const char *name, struct import_set *set,
     rd->problem = problem;
     rd->ctx = ctx;
     if (skip_bom(fp) < 0) {
-        report(rd, 1, "header must be address,alias,mode,state,wave,cutover");
+        report(rd, 1, "header must be " HEADER_WORDS);
         rc = rd->problems;
         free(rd);
         return rc;
@@ -375,9 +449,10 @@ void import_row_record(const struct import_row *row, struct record *rec)
     if (row->wave)
         snprintf(rec->wave, sizeof(rec->wave), "%s", row->wave);
     rec->cutover = row->cutover;
+    rec->reverse = row->reverse;
 }
 
-/* export_fields - the six output fields of a record. */
+/* export_fields - the alias and cutover fields of a record. */
 static void export_fields(const char *key, const struct record *rec,
                           char alias[ADDR_BUFSIZE + 1], char cutover[TIMEFMT_BUFSIZE])
 {
@@ -391,7 +466,7 @@ static void export_fields(const char *key, const struct record *rec,
 
 int export_csv_header(FILE *fp)
 {
-    return fprintf(fp, "address,alias,mode,state,wave,cutover\n") < 0 ? -1 : 0;
+    return fprintf(fp, "address,alias,mode,state,wave,cutover,reverse\n") < 0 ? -1 : 0;
 }
 
 int export_csv_row(FILE *fp, const char *key, const struct record *rec)
@@ -406,6 +481,7 @@ int export_csv_row(FILE *fp, const char *key, const struct record *rec)
     fields[3] = record_state_name(rec->state);
     fields[4] = rec->wave;
     fields[5] = cutover;
+    fields[FIELD_REVERSE] = rec->reverse ? "yes" : "no";
     for (int i = 0; i < NFIELDS; i++) {
         /* Quote only when needed, so plain rows stay plain to read. */
         if (i > 0 && putc(',', fp) == EOF)
@@ -430,9 +506,10 @@ int export_json_row(FILE *fp, const char *key, const struct record *rec, int fir
     int rc;
 
     export_fields(key, rec, alias, cutover);
-    obj = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "address", key, "alias", alias,
+    obj = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "address", key, "alias", alias,
                     "mode", record_mode_name(rec->mode), "state",
-                    record_state_name(rec->state), "wave", rec->wave, "cutover", cutover);
+                    record_state_name(rec->state), "wave", rec->wave, "cutover", cutover,
+                    "reverse", rec->reverse);
     if (obj == NULL)
         return -1;
     text = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);

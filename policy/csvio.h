@@ -2,7 +2,9 @@
  * csvio.h - the import/export formats of coexistctl: CSV (RFC 4180, via
  * libcsv) and JSON (via jansson).
  *
- * CSV header: address,alias,mode,state,wave,cutover. Domain rules use
+ * CSV header: address,alias,mode,state,wave,cutover,reverse (reverse is
+ * yes, no or empty; a file with the six columns before it imports as "no").
+ * JSON: the same names, reverse an optional boolean. Domain rules use
  * "@domain" in both address and alias. An import is parsed and validated
  * whole before anything is written: every bad line is reported as
  * "FILE:LINE: reason", and one bad line means the caller writes nothing.
@@ -24,6 +26,7 @@ struct import_row {
     enum record_state state;
     enum record_mode mode;
     time_t cutover;
+    int reverse;                /* reverse routing once migrated */
 };
 
 struct import_set {

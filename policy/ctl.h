@@ -35,6 +35,7 @@ struct ctl {
     const char *opt_hash_size;
     int opt_replace;
     int opt_allow_empty;
+    int opt_reverse;
 };
 
 /*
@@ -58,10 +59,44 @@ int ctl_export(struct ctl *c, int nargs, char **args);
 int ctl_history(struct ctl *c, int nargs, char **args);
 int ctl_check(struct ctl *c, int nargs, char **args);
 int ctl_stats(struct ctl *c, int nargs, char **args);
+int ctl_reverse(struct ctl *c, int nargs, char **args);
 
 /* Helpers shared by the verb files. */
 int ctl_key(struct ctl *c, const char *address, char key[ADDR_BUFSIZE]);
 int ctl_store_fail(struct ctl *c);
 void ctl_logf(struct ctl *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * ctl_reverse_upgrade - build the reverse index of a store written by an
+ * earlier version (no marker), saying so once; EX_OK or an exit code.
+ */
+int ctl_reverse_upgrade(struct ctl *c);
+
+/* What the reverse index says about the other owners of an alias (ctl_chain.c). */
+struct ctl_owners {
+    int count;                          /* owners but SELF and the skipped */
+    char first[ADDR_BUFSIZE];           /* the first of them */
+    char reverse[ADDR_BUFSIZE];         /* one of them with reverse = yes, or "" */
+};
+typedef int (*ctl_skip_fn)(const char *owner, void *ctx);
+
+/*
+ * ctl_other_owners - the owners of ALIAS (as store_reverse_get takes it)
+ * other than SELF and those SKIP (if not NULL) says to leave out. Returns
+ * EX_OK or an exit code (the store error printed).
+ */
+int ctl_other_owners(struct ctl *c, const char *alias, const char *self, ctl_skip_fn skip,
+                     void *skip_ctx, struct ctl_owners *out);
+
+/*
+ * ctl_refuse_links - the checks of add for KEY with REC, each with one
+ * message: its alias is itself managed, KEY is already someone's alias, or
+ * the alias is shared while reverse routing is on for it. EX_OK or
+ * EX_DATAERR (or a store error's code).
+ */
+int ctl_refuse_links(struct ctl *c, const char *key, const struct record *rec);
+
+/* ctl_refuse_shared - only the last of those: for "reverse on". */
+int ctl_refuse_shared(struct ctl *c, const char *key, const struct record *rec);
 
 #endif

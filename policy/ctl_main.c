@@ -36,6 +36,7 @@ static const struct ctl_option ctl_options[] = {
     {"--hash-size", 'h', 1, offsetof(struct ctl, opt_hash_size)},
     {"--replace", 'r', 0, offsetof(struct ctl, opt_replace)},
     {"--allow-empty", 'e', 0, offsetof(struct ctl, opt_allow_empty)},
+    {"--reverse", 'v', 0, offsetof(struct ctl, opt_reverse)},
 };
 
 struct ctl_verb {
@@ -49,11 +50,12 @@ struct ctl_verb {
 
 static const struct ctl_verb ctl_verbs[] = {
     {"init", ctl_init, 0, 0, "h", "init [--hash-size N]", 1},
-    {"add", ctl_add, 2, 2, "mw", "add ADDRESS ALIAS [--mode bcc|rewrite] [--wave W] | add @DOMAIN @LEGACYDOMAIN [--mode bcc|rewrite]", 1},
+    {"add", ctl_add, 2, 2, "mwv", "add ADDRESS ALIAS [--mode bcc|rewrite] [--wave W] [--reverse] | add @DOMAIN @LEGACYDOMAIN [--mode bcc|rewrite] [--reverse]", 1},
     {"migrate", ctl_migrate, 0, -1, "wa", "migrate ADDRESS... | --wave W [--at TIME]", 1},
     {"unmigrate", ctl_unmigrate, 0, -1, "w", "unmigrate ADDRESS... | --wave W", 1},
     {"mode", ctl_mode, 2, 2, "", "mode ADDRESS bcc|rewrite", 1},
     {"remove", ctl_remove, 1, -1, "", "remove ADDRESS...", 1},
+    {"reverse", ctl_reverse, 1, -1, "w", "reverse ADDRESS... on|off | reverse --wave W on|off", 1},
     {"show", ctl_show, 1, 1, "", "show ADDRESS", 0},
     {"explain", ctl_explain, 1, 1, "", "explain ADDRESS", 0},
     {"list", ctl_list, 0, 0, "swf", "list [--state unmigrated|migrated] [--wave W] [--format text|csv|json]", 0},
@@ -214,6 +216,9 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *err, ctl_log_fn log, void *
             rc = EX_NOINPUT;
         }
     }
+    /* Before its own change, every writing verb brings an older store's index up. */
+    if (rc == EX_OK && verb->writes && verb->run != ctl_init)
+        rc = ctl_reverse_upgrade(&c);
     if (rc == EX_OK)
         rc = verb->run(&c, npos, positional);
     store_close(c.st);
@@ -232,6 +237,21 @@ void ctl_logf(struct ctl *c, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     c->log(msg, c->log_ctx);
+}
+
+int ctl_reverse_upgrade(struct ctl *c)
+{
+    size_t n = 0;
+    int built = store_reverse_ensure(c->st, &n);
+
+    if (built < 0)
+        return ctl_store_fail(c);
+    if (built == 0)
+        return EX_OK;
+    fprintf(c->out, "coexistctl: built the reverse index of %s for %zu record%s "
+            "(a store of an earlier version)\n", c->db_path, n, n == 1 ? "" : "s");
+    ctl_logf(c, "reverse index built for %s, %zu records actor=%s", c->db_path, n, c->actor);
+    return EX_OK;
 }
 
 int ctl_store_fail(struct ctl *c)

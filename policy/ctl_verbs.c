@@ -106,36 +106,14 @@ int ctl_init(struct ctl *c, int nargs, char **args)
     return init_secret(c);
 }
 
-/* alias_managed - refuse chains: an alias must not itself be routed. */
-static int alias_managed(struct ctl *c, const char *alias, int domain_rule)
-{
-    char key[ADDR_BUFSIZE + 1];
-    struct record rec;
-    int found = 0;
-
-    if (!domain_rule)
-        found = store_get(c->st, alias, &rec);
-    if (found == 0) {
-        snprintf(key, sizeof(key), "@%s", domain_rule ? alias : addr_domain(alias));
-        found = store_get(c->st, key, &rec);
-    }
-    if (found < 0)
-        return ctl_store_fail(c);
-    if (found > 0) {
-        fprintf(c->err, "coexistctl: alias '%s' is itself a managed address (no chaining)\n",
-                alias);
-        return EX_DATAERR;
-    }
-    return EX_OK;
-}
-
 /* log_put - the syslog line of a committed change of KEY to REC. */
 static void log_put(struct ctl *c, const char *verb, const char *key, const struct record *rec)
 {
-    ctl_logf(c, "%s %s state=%s mode=%s alias=%s%s%s%s actor=%s", verb, key,
+    ctl_logf(c, "%s %s state=%s mode=%s alias=%s%s%s%s%s actor=%s", verb, key,
              record_state_name(rec->state), record_mode_name(rec->mode),
              rec->kind == RECORD_DOMAIN ? "@" : "", rec->alias,
-             rec->wave[0] ? " wave=" : "", rec->wave, c->actor);
+             rec->wave[0] ? " wave=" : "", rec->wave, rec->reverse ? " reverse=yes" : "",
+             c->actor);
 }
 
 /*
@@ -163,6 +141,11 @@ int ctl_add(struct ctl *c, int nargs, char **args)
     rec.kind = domain ? RECORD_DOMAIN : RECORD_USER;
     if ((rc = ctl_key(c, args[0], key)) != EX_OK)
         return rc;
+    if (key[0] == STORE_REVERSE_PREFIX) {
+        fprintf(c->err, "coexistctl: '%s': addresses starting with '=' cannot be managed "
+                "(the reverse index uses such keys)\n", key);
+        return EX_DATAERR;
+    }
     if (domain != (args[1][0] == '@')) {
         fprintf(c->err, "coexistctl: a domain rule is 'add @DOMAIN @LEGACYDOMAIN'\n");
         return EX_DATAERR;
@@ -187,7 +170,8 @@ int ctl_add(struct ctl *c, int nargs, char **args)
     }
     snprintf(rec.alias, sizeof(rec.alias), "%s", domain ? alias + 1 : alias);
     snprintf(rec.wave, sizeof(rec.wave), "%s", c->opt_wave ? c->opt_wave : "");
-    if ((rc = alias_managed(c, rec.alias, domain)) != EX_OK)
+    rec.reverse = c->opt_reverse;
+    if ((rc = ctl_refuse_links(c, key, &rec)) != EX_OK)
         return rc;
     if ((rc = put(c, key, &rec)) == EX_OK)
         log_put(c, "add", key, &rec);
@@ -219,7 +203,9 @@ static int collect_wave_key(const char *key, const struct record *rec, void *ctx
     return (wk->keys[wk->count++] = strdup(key)) == NULL ? -1 : 0;
 }
 
-typedef void (*change_fn)(struct ctl *c, struct record *rec, const void *arg);
+/* change_fn - change REC of KEY; EX_OK, or an exit code (message printed) to refuse. */
+typedef int (*change_fn)(struct ctl *c, const char *key, struct record *rec,
+                         const void *arg);
 
 /* change_keys - apply FN to every named key in one transaction. */
 static int change_keys(struct ctl *c, const char *verb, char **keys, size_t nkeys,
@@ -238,8 +224,7 @@ static int change_keys(struct ctl *c, const char *verb, char **keys, size_t nkey
         else if (found == 0) {
             fprintf(c->err, "coexistctl: no record for '%s'; nothing changed\n", keys[i]);
             rc = EX_NOUSER;
-        } else {
-            fn(c, &rec, arg);
+        } else if ((rc = fn(c, keys[i], &rec, arg)) == EX_OK) {
             rc = put(c, keys[i], &rec);
         }
     }
@@ -291,29 +276,49 @@ static int for_targets(struct ctl *c, const char *verb, int nargs, char **args,
     return rc;
 }
 
-static void set_migrated(struct ctl *c, struct record *rec, const void *arg)
+static int set_migrated(struct ctl *c, const char *key, struct record *rec, const void *arg)
 {
     (void) c;
+    (void) key;
     if (arg) {
         rec->cutover = *(const time_t *) arg;
     } else {
         rec->state = STATE_MIGRATED;
         rec->cutover = 0;
     }
+    return EX_OK;
 }
 
-static void set_unmigrated(struct ctl *c, struct record *rec, const void *arg)
+static int set_unmigrated(struct ctl *c, const char *key, struct record *rec,
+                          const void *arg)
 {
     (void) c;
+    (void) key;
     (void) arg;
     rec->state = STATE_UNMIGRATED;
     rec->cutover = 0;
+    return EX_OK;
 }
 
-static void set_mode(struct ctl *c, struct record *rec, const void *arg)
+static int set_mode(struct ctl *c, const char *key, struct record *rec, const void *arg)
 {
     (void) c;
+    (void) key;
     rec->mode = *(const enum record_mode *) arg;
+    return EX_OK;
+}
+
+/* set_reverse - on refuses an alias with other owners: nothing changes then. */
+static int set_reverse(struct ctl *c, const char *key, struct record *rec, const void *arg)
+{
+    int rc;
+
+    rec->reverse = *(const int *) arg;
+    if (rec->reverse && (rc = ctl_refuse_shared(c, key, rec)) != EX_OK) {
+        fprintf(c->err, "coexistctl: nothing changed\n");
+        return rc;
+    }
+    return EX_OK;
 }
 
 int ctl_migrate(struct ctl *c, int nargs, char **args)
@@ -346,6 +351,26 @@ int ctl_mode(struct ctl *c, int nargs, char **args)
     }
     c->opt_wave = NULL;
     return for_targets(c, "mode", 1, args, set_mode, &mode);
+}
+
+int ctl_reverse(struct ctl *c, int nargs, char **args)
+{
+    const char *word = args[nargs - 1];
+    int on;
+
+    if (strcmp(word, "on") != 0 && strcmp(word, "off") != 0) {
+        fprintf(c->err, "coexistctl: reverse ends with on or off, not '%s'\n"
+                "usage: coexistctl reverse ADDRESS... on|off | reverse --wave W on|off\n",
+                word);
+        return EX_USAGE;
+    }
+    if ((nargs == 1) == (c->opt_wave == NULL)) {
+        fprintf(c->err, "usage: coexistctl reverse ADDRESS... on|off | reverse --wave W "
+                "on|off\n");
+        return EX_USAGE;
+    }
+    on = word[1] == 'n';
+    return for_targets(c, "reverse", nargs - 1, args, set_reverse, &on);
 }
 
 int ctl_remove(struct ctl *c, int nargs, char **args)
@@ -382,30 +407,65 @@ static void print_problem(const char *message, void *ctx)
     fprintf(((struct ctl *) ctx)->err, "%s\n", message);
 }
 
-/* import_conflicts - rows whose alias the store (not the file) manages. */
+/* in_file - ctl_skip_fn: an owner the import rewrites is judged by its row. */
+static int in_file(const char *owner, void *ctx)
+{
+    return import_find(ctx, owner) != NULL;
+}
+
+/*
+ * row_links - the links of one merged row with the records the file does
+ * not name: its alias managed by the store, its address already the alias
+ * of a record, its alias shared while reverse routing is on for it. Each
+ * is one problem at FILE:LINE. Returns the number, or minus an exit code.
+ */
+static int row_links(struct ctl *c, const struct import_set *set, const char *name,
+                     const struct import_row *row)
+{
+    char key[ADDR_BUFSIZE + 1], alias[ADDR_BUFSIZE + 1];
+    struct ctl_owners o;
+    struct record rec;
+    int domain = row->key[0] == '@', found = 0, problems = 0, rc;
+
+    if (!domain)
+        found = store_get(c->st, row->alias, &rec);
+    if (found == 0) {
+        snprintf(key, sizeof(key), "@%s", domain ? row->alias : addr_domain(row->alias));
+        found = store_get(c->st, key, &rec);
+    }
+    if (found < 0)
+        return -ctl_store_fail(c);
+    if (found > 0 && ++problems)
+        fprintf(c->err, "%s:%u: alias '%s' is itself a managed address (no chaining)\n",
+                name, row->line, row->alias);
+    if ((rc = ctl_other_owners(c, row->key, NULL, in_file, (void *) set, &o)) != EX_OK)
+        return -rc;
+    if (o.count > 0 && ++problems)
+        fprintf(c->err, "%s:%u: '%s' is already the %s of '%s' (no chaining)\n", name,
+                row->line, row->key, domain ? "legacy domain" : "alias", o.first);
+    snprintf(alias, sizeof(alias), "%s%s", domain ? "@" : "", row->alias);
+    if ((rc = ctl_other_owners(c, alias, row->key, in_file, (void *) set, &o)) != EX_OK)
+        return -rc;
+    if (o.count > 0 && row->reverse && ++problems)
+        fprintf(c->err, "%s:%u: alias '%s' is shared with '%s': reverse routing needs one "
+                "owner\n", name, row->line, alias, o.first);
+    else if (o.reverse[0] && ++problems)
+        fprintf(c->err, "%s:%u: alias '%s' is routed back to '%s' (reverse = yes): it "
+                "cannot have a second owner\n", name, row->line, alias, o.reverse);
+    return problems;
+}
+
+/* import_conflicts - the rows of a merge that the store (not the file) contradicts. */
 static int import_conflicts(struct ctl *c, const struct import_set *set, const char *name)
 {
     int problems = 0;
 
     for (size_t i = 0; i < set->count && !c->opt_replace; i++) {
-        const struct import_row *row = &set->rows[i];
-        char key[ADDR_BUFSIZE + 1];
-        struct record rec;
-        int domain = row->key[0] == '@', found = 0;
+        int n = row_links(c, set, name, &set->rows[i]);
 
-        if (!domain)
-            found = store_get(c->st, row->alias, &rec);
-        if (found == 0) {
-            snprintf(key, sizeof(key), "@%s", domain ? row->alias : addr_domain(row->alias));
-            found = store_get(c->st, key, &rec);
-        }
-        if (found < 0)
-            return -ctl_store_fail(c);
-        if (found > 0) {
-            fprintf(c->err, "%s:%u: alias '%s' is itself a managed address (no chaining)\n",
-                    name, row->line, row->alias);
-            problems++;
-        }
+        if (n < 0)
+            return n;
+        problems += n;
     }
     return problems;
 }

@@ -180,6 +180,14 @@ struct store *store_open(const char *path, enum store_open_mode mode,
         free(st);
         return NULL;
     }
+    /* A new store has a complete (empty) reverse index: mark it so. */
+    if (mode == STORE_CREATE && reverse_mark(st) < 0) {
+        snprintf(err, STORE_ERR_MAX, "%s", st->err);
+        tdb_close(st->tdb);
+        (void) unlink(path);
+        free(st);
+        return NULL;
+    }
     if (fstat(tdb_fd(st->tdb), &sb) == 0)
         st->size_seen = sb.st_size;
     return st;
@@ -226,11 +234,12 @@ int store_seqnum(struct store *st)
     return tdb_get_seqnum(st->tdb);
 }
 
-/* key_kind - which record a key holds; -1 for journal keys. */
-static int key_kind(const char *key, size_t len)
+int store_key_kind(const char *key, size_t len)
 {
     if (len == 0 || key[0] == '!')
-        return -1;
+        return STORE_KEY_RESERVED;
+    if (key[0] == STORE_REVERSE_PREFIX)
+        return STORE_KEY_INDEX;
     return key[0] == '@' ? RECORD_DOMAIN : RECORD_USER;
 }
 
@@ -240,6 +249,9 @@ int store_get(struct store *st, const char *key, struct record *rec)
     TDB_DATA val;
     int rc;
 
+    /* An index entry is no record, whatever a remote client asks for. */
+    if (key[0] == STORE_REVERSE_PREFIX)
+        return 0;
     st->tdb_msg[0] = '\0';
     val = tdb_fetch(st->tdb, store_key(key));
     if (val.dptr == NULL) {
@@ -311,19 +323,38 @@ static int old_value(struct store *st, const char *key, char *buf, size_t len)
     return 1;
 }
 
-/* write_change - store or delete KEY (REC NULL) and journal it. */
+/*
+ * old_record - decode BEFORE, the text KEY held, for the index to forget
+ * its alias. A record that does not parse has no alias to trust: the
+ * caller then looks for KEY in every entry (overwriting or removing such a
+ * record must stay possible: it is how an administrator mends one).
+ */
+static const struct record *old_record(const char *key, const char *before,
+                                       struct record *rec)
+{
+    char why[256];
+
+    if (record_decode(addr_is_domain_key(key) ? RECORD_DOMAIN : RECORD_USER, before,
+                      strlen(before), rec, why, sizeof(why)) < 0)
+        return NULL;
+    return rec;
+}
+
+/* write_change - store or delete KEY (REC NULL), index and journal it. */
 static int write_change(struct store *st, const char *key, const struct record *rec,
                         const char *actor)
 {
     char text[RECORD_TEXT_MAX + 1], before[RECORD_TEXT_MAX + 1];
-    int own_txn = !st->in_txn, found = 1;
+    int own_txn = !st->in_txn, found;
+    const struct record *old;
+    struct record was;
 
     if (rec && record_encode(rec, text, sizeof(text)) < 0)
         return store_fail(st, "record for '%s' too long", key);
     if (own_txn && store_begin(st) < 0)
         return -1;
-    if (actor != NULL || rec == NULL)
-        found = old_value(st, key, before, sizeof(before));
+    /* Always read: the index must drop the old alias. */
+    found = old_value(st, key, before, sizeof(before));
     if (found < 0)
         goto fail;
     if (rec == NULL && found == 0) {
@@ -337,6 +368,10 @@ static int write_change(struct store *st, const char *key, const struct record *
         store_tdb_write_fail(st, rec ? "store" : "delete");
         goto fail;
     }
+    old = found ? old_record(key, before, &was) : NULL;
+    if ((found && old == NULL && reverse_forget(st, key) < 0)
+        || reverse_update(st, key, old, rec) < 0)
+        goto fail;
     if (actor != NULL && journal_append(st, key, before, rec ? text : "-", actor) < 0)
         goto fail;
     if (own_txn)
@@ -348,18 +383,27 @@ fail:
     return -1;
 }
 
+/* not_record_key - the error for a KEY store_put/store_delete refuse. */
+static int not_record_key(struct store *st, const char *key)
+{
+    if (key[0] == STORE_REVERSE_PREFIX)
+        return store_fail(st, "'%s': addresses starting with '=' cannot be managed "
+                          "(the reverse index uses such keys)", key);
+    return store_fail(st, "'%s' is not a record key", key);
+}
+
 int store_put(struct store *st, const char *key, const struct record *rec,
               const char *actor)
 {
-    if (key_kind(key, strlen(key)) < 0)
-        return store_fail(st, "'%s' is not a record key", key);
+    if (store_key_kind(key, strlen(key)) < 0)
+        return not_record_key(st, key);
     return write_change(st, key, rec, actor);
 }
 
 int store_delete(struct store *st, const char *key, const char *actor)
 {
-    if (key_kind(key, strlen(key)) < 0)
-        return store_fail(st, "'%s' is not a record key", key);
+    if (store_key_kind(key, strlen(key)) < 0)
+        return not_record_key(st, key);
     return write_change(st, key, NULL, actor);
 }
 
@@ -372,18 +416,20 @@ struct traverse_ctx {
     int wipe;
 };
 
-/* visit_one - decode one record and hand it on, or report it. */
+/* visit_one - decode one record and hand it on, or report it; skip the
+ * journal and the index. */
 static int visit_one(struct tdb_context *tdb, TDB_DATA k, TDB_DATA v, void *arg)
 {
     struct traverse_ctx *tc = arg;
     char key[ADDR_BUFSIZE + 1], why[256];
     struct record rec;
-    int kind = key_kind((const char *) k.dptr, k.dsize);
+    int kind = store_key_kind((const char *) k.dptr, k.dsize);
 
+    /* A wipe takes the index with the records; the journal stays. */
+    if (tc->wipe && kind != STORE_KEY_RESERVED)
+        return tdb_delete(tdb, k) != 0 ? (tc->bad++, -1) : 0;
     if (kind < 0)
         return 0;
-    if (tc->wipe)
-        return tdb_delete(tdb, k) != 0 ? (tc->bad++, -1) : 0;
     snprintf(key, sizeof(key), "%.*s", (int) (k.dsize < ADDR_BUFSIZE ? k.dsize : ADDR_BUFSIZE),
              k.dptr);
     if (k.dsize > ADDR_MAX || memchr(k.dptr, '\0', k.dsize)) {

@@ -6,6 +6,16 @@
  * ("@domain"). Journal entries live under keys that start with '!' and
  * contain no '@', so they can never collide with an address.
  *
+ * The reverse index (DESIGN section 9) lives under keys that start with
+ * '=': "=ALIAS" for the users whose alias is ALIAS, "=@LEGACY" for the
+ * domain rules whose legacy domain is LEGACY, each "v=1 owners=a,b" with
+ * the owners sorted. store_put, store_delete and store_wipe_records keep it
+ * in the same transaction as the record, and never journal it. An address
+ * starting with '=' can therefore never be a record key: store_put refuses
+ * one, and store_get of one says "absent". "!reverse-index" = "v=1" marks a
+ * complete index; a store written before the index has none, and
+ * store_reverse_ensure builds it.
+ *
  * Every function returns 0 on success and -1 on failure with a message in
  * the handle (store_error()); the library never prints or logs. A handle is
  * not thread-safe: the caller serializes access (the milter holds one mutex).
@@ -22,6 +32,8 @@
 #define STORE_JOURNAL_PREFIX "!journal/"
 #define STORE_JOURNAL_SEQ_KEY "!journal-seq"
 #define STORE_ERR_MAX 512
+#define STORE_REVERSE_PREFIX '='
+#define STORE_REVERSE_MARKER "!reverse-index"
 
 struct store;
 
@@ -53,7 +65,9 @@ const char *store_path(const struct store *st);
 
 /*
  * store_get - look KEY up. Returns 1 and fills *REC if found, 0 if absent,
- * -1 on a store error (including a record that does not parse).
+ * -1 on a store error (including a record that does not parse). A KEY
+ * starting with '=' is always absent: it names a reverse index entry, and
+ * a recipient "=adam@pop.example" must not read one as a record.
  */
 int store_get(struct store *st, const char *key, struct record *rec);
 
@@ -70,10 +84,11 @@ void store_read_unlock(struct store *st);
 
 /*
  * store_put / store_delete - change KEY and journal the change with ACTOR,
- * inside the current transaction (store_begin) or in one of their own.
- * ACTOR NULL skips the per-key journal entry: a bulk import journals one
- * summary entry (store_journal_note) instead of a million.
- * store_delete of an absent key is an error.
+ * inside the current transaction (store_begin) or in one of their own; the
+ * reverse index follows in the same transaction. ACTOR NULL skips the
+ * per-key journal entry: a bulk import journals one summary entry
+ * (store_journal_note) instead of a million. store_delete of an absent key
+ * is an error, and so is a KEY starting with '!' or '='.
  */
 int store_put(struct store *st, const char *key, const struct record *rec,
               const char *actor);
@@ -131,10 +146,57 @@ int store_rebuild(struct store *st);
 int store_journal_note(struct store *st, const char *key, const char *old_value,
                        const char *new_value, const char *actor);
 
-/* store_wipe_records - delete every record (not the journal). */
+/* store_wipe_records - delete every record and the reverse index (not the
+ * journal, not the index's marker: an empty index is complete). */
 int store_wipe_records(struct store *st);
 
 /* store_seqnum - changes whenever a writer commits (TDB_SEQNUM). */
 int store_seqnum(struct store *st);
+
+/*
+ * store_reverse_get - who has ALIAS (a normalized user address, or
+ * "@legacydomain" for domain rules) as alias, by the reverse index. Returns
+ * the number of owners: 0 none, else OWNER is filled with the first (in
+ * byte order); -1 on a store error (an index entry that does not parse).
+ * Like store_get it works inside store_read_lock, and on a store without
+ * an index (written by an older version) it finds nothing.
+ */
+int store_reverse_get(struct store *st, const char *alias, char owner[ADDR_BUFSIZE]);
+
+/*
+ * store_reverse_owners - call FN for every owner of ALIAS, in byte order;
+ * OWNER points into a private buffer valid during the call. FN returns 0
+ * to go on, non-zero to stop. Returns the number of owners, or -1.
+ */
+typedef int (*store_owner_fn)(const char *owner, void *ctx);
+int store_reverse_owners(struct store *st, const char *alias, store_owner_fn fn,
+                         void *ctx);
+
+/* store_reverse_alias - the index name of REC's alias: "a@b" or "@legacy". */
+void store_reverse_alias(const struct record *rec, char out[ADDR_BUFSIZE + 1]);
+
+/*
+ * store_reverse_build - drop every index entry and write the index of all
+ * records anew, with its marker, in one transaction (the caller's or its
+ * own). Records that do not parse are left out (check reports them).
+ * *NRECORDS (if not NULL) gets the number of records indexed.
+ */
+int store_reverse_build(struct store *st, size_t *nrecords);
+
+/*
+ * store_reverse_ensure - build the index if its marker is missing (a store
+ * of an older version). Returns 0 if it was there, 1 if it was built,
+ * -1 on an error (also a marker of an unknown version).
+ */
+int store_reverse_ensure(struct store *st, size_t *nrecords);
+
+/*
+ * store_reverse_check - the index against the records, both ways: every
+ * record named by the entry of its alias, every owner of an entry a record
+ * with that alias, every entry parsed, the marker present. Each mismatch
+ * goes to FN (if not NULL). Returns the number found, or -1. Records that
+ * do not parse are store_check's to report, and are skipped here.
+ */
+int store_reverse_check(struct store *st, store_problem_fn fn, void *ctx);
 
 #endif

@@ -30,6 +30,7 @@
 #define T_CUTOVER 1796407200LL  /* 2026-12-04T18:00:00Z */
 
 #define HEADER "address,alias,mode,state,wave,cutover\n"
+#define HEADER7 "address,alias,mode,state,wave,cutover,reverse\n"
 
 /* The problems an import reported, in order. */
 struct problems {
@@ -305,17 +306,17 @@ static const struct error_case error_cases[] = {
     {HEADER "@corp.example,@pop.example,,,,\n@pop.example,@legacy.example,,,,\n",
      {"t.csv:2: alias 'pop.example' is itself a managed address (no chaining)"}},
     /* the header */
-    {"", {"t.csv:1: empty file: a header line address,alias,mode,state,wave,cutover is "
-          "required"}},
-    {GOOD, {"t.csv:1: header must be address,alias,mode,state,wave,cutover"}},
+    {"", {"t.csv:1: empty file: a header line address,alias,mode,state,wave,cutover[,reverse] "
+          "is required"}},
+    {GOOD, {"t.csv:1: header must be address,alias,mode,state,wave,cutover[,reverse]"}},
     {"Address,Alias,Mode,State,Wave,Cutover\n" GOOD,
-     {"t.csv:1: header must be address,alias,mode,state,wave,cutover"}},
+     {"t.csv:1: header must be address,alias,mode,state,wave,cutover[,reverse]"}},
     {"address,alias,mode,state,wave\n" GOOD,
-     {"t.csv:1: header must be address,alias,mode,state,wave,cutover"}},
+     {"t.csv:1: header must be address,alias,mode,state,wave,cutover[,reverse]"}},
     {"address,alias,mode,state,wave,cutover,extra\n" GOOD,
-     {"t.csv:1: header must be address,alias,mode,state,wave,cutover"}},
+     {"t.csv:1: header must be address,alias,mode,state,wave,cutover[,reverse]"}},
     {"alias,address,mode,state,wave,cutover\n" GOOD,
-     {"t.csv:1: header must be address,alias,mode,state,wave,cutover"}},
+     {"t.csv:1: header must be address,alias,mode,state,wave,cutover[,reverse]"}},
     /* line numbers survive blank lines and quoted newlines */
     {HEADER "\n" GOOD "\n\nbob@corp.example,bob,,,,\n",
      {"t.csv:6: bad alias 'bob': missing @domain"}},
@@ -581,11 +582,11 @@ static void test_bom(void **state)
     /* Only a BOM: an empty file. Half a BOM: not our header. */
     assert_int_equal(run_import(BOM, "t.csv", &set, &probs), 1);
     assert_string_equal(probs.msg[0], "t.csv:1: empty file: a header line "
-                        "address,alias,mode,state,wave,cutover is required");
+                        "address,alias,mode,state,wave,cutover[,reverse] is required");
     import_set_free(&set);
     assert_int_equal(run_import("\xEF\xBB" HEADER GOOD, "t.csv", &set, &probs), 1);
     assert_string_equal(probs.msg[0], "t.csv:1: header must be "
-                        "address,alias,mode,state,wave,cutover");
+                        "address,alias,mode,state,wave,cutover[,reverse]");
     import_set_free(&set);
     /* A BOM anywhere but at the start is data, and not a valid one. */
     assert_int_equal(run_import(HEADER BOM GOOD, "t.csv", &set, &probs), 1);
@@ -689,33 +690,45 @@ struct export_case {
     long long cutover;
     const char *csv;
     const char *json;
+    int reverse;
 };
 
 static const struct export_case export_cases[] = {
     {"@corp.example", RECORD_DOMAIN, STATE_UNMIGRATED, MODE_REWRITE, "pop.example", "dom-1",
-     T_CUTOVER, "@corp.example,@pop.example,rewrite,unmigrated,dom-1,2026-12-04T18:00:00Z\n",
+     T_CUTOVER, "@corp.example,@pop.example,rewrite,unmigrated,dom-1,2026-12-04T18:00:00Z,no\n",
      "{\"address\":\"@corp.example\",\"alias\":\"@pop.example\",\"mode\":\"rewrite\","
-     "\"state\":\"unmigrated\",\"wave\":\"dom-1\",\"cutover\":\"2026-12-04T18:00:00Z\"}"},
+     "\"state\":\"unmigrated\",\"wave\":\"dom-1\",\"cutover\":\"2026-12-04T18:00:00Z\",\"reverse\":false}", 0},
     {"adam.barr@corp.example", RECORD_USER, STATE_UNMIGRATED, MODE_BCC, "adam@pop.example",
-     "w1", 0, "adam.barr@corp.example,adam@pop.example,bcc,unmigrated,w1,\n",
+     "w1", 0, "adam.barr@corp.example,adam@pop.example,bcc,unmigrated,w1,,no\n",
      "{\"address\":\"adam.barr@corp.example\",\"alias\":\"adam@pop.example\","
-     "\"mode\":\"bcc\",\"state\":\"unmigrated\",\"wave\":\"w1\",\"cutover\":\"\"}"},
+     "\"mode\":\"bcc\",\"state\":\"unmigrated\",\"wave\":\"w1\",\"cutover\":\"\",\"reverse\":false}", 0},
     {"eve@corp.example", RECORD_USER, STATE_MIGRATED, MODE_REWRITE, "eve+legacy@pop.example",
-     "", 0, "eve@corp.example,eve+legacy@pop.example,rewrite,migrated,,\n",
+     "", 0, "eve@corp.example,eve+legacy@pop.example,rewrite,migrated,,,no\n",
      "{\"address\":\"eve@corp.example\",\"alias\":\"eve+legacy@pop.example\","
-     "\"mode\":\"rewrite\",\"state\":\"migrated\",\"wave\":\"\",\"cutover\":\"\"}"},
+     "\"mode\":\"rewrite\",\"state\":\"migrated\",\"wave\":\"\",\"cutover\":\"\",\"reverse\":false}", 0},
     {"o'brien@corp.example", RECORD_USER, STATE_UNMIGRATED, MODE_BCC, "obrien@pop.example",
      "", T_CUTOVER + 1,
-     "o'brien@corp.example,obrien@pop.example,bcc,unmigrated,,2026-12-04T18:00:01Z\n",
+     "o'brien@corp.example,obrien@pop.example,bcc,unmigrated,,2026-12-04T18:00:01Z,no\n",
      "{\"address\":\"o'brien@corp.example\",\"alias\":\"obrien@pop.example\","
      "\"mode\":\"bcc\",\"state\":\"unmigrated\",\"wave\":\"\","
-     "\"cutover\":\"2026-12-04T18:00:01Z\"}"},
+     "\"cutover\":\"2026-12-04T18:00:01Z\",\"reverse\":false}", 0},
     {"zed@corp.example", RECORD_USER, STATE_MIGRATED, MODE_BCC, "zed@pop.example",
      "2026.12-wave_3", T_CUTOVER,
-     "zed@corp.example,zed@pop.example,bcc,migrated,2026.12-wave_3,2026-12-04T18:00:00Z\n",
+     "zed@corp.example,zed@pop.example,bcc,migrated,2026.12-wave_3,2026-12-04T18:00:00Z,no\n",
      "{\"address\":\"zed@corp.example\",\"alias\":\"zed@pop.example\",\"mode\":\"bcc\","
      "\"state\":\"migrated\",\"wave\":\"2026.12-wave_3\","
-     "\"cutover\":\"2026-12-04T18:00:00Z\"}"},
+     "\"cutover\":\"2026-12-04T18:00:00Z\",\"reverse\":false}", 0},
+    /* reverse routing on: "yes", and a JSON true */
+    {"@sales.example", RECORD_DOMAIN, STATE_MIGRATED, MODE_REWRITE, "legacy-sales.example", "",
+     0, "@sales.example,@legacy-sales.example,rewrite,migrated,,,yes\n",
+     "{\"address\":\"@sales.example\",\"alias\":\"@legacy-sales.example\","
+     "\"mode\":\"rewrite\",\"state\":\"migrated\",\"wave\":\"\",\"cutover\":\"\","
+     "\"reverse\":true}", 1},
+    {"ulf@corp.example", RECORD_USER, STATE_MIGRATED, MODE_BCC, "ulf@pop.example", "w1",
+     0, "ulf@corp.example,ulf@pop.example,bcc,migrated,w1,,yes\n",
+     "{\"address\":\"ulf@corp.example\",\"alias\":\"ulf@pop.example\","
+     "\"mode\":\"bcc\",\"state\":\"migrated\",\"wave\":\"w1\",\"cutover\":\"\","
+     "\"reverse\":true}", 1},
 };
 
 static struct record export_record(const struct export_case *c)
@@ -729,6 +742,7 @@ static struct record export_record(const struct export_case *c)
     snprintf(rec.alias, sizeof(rec.alias), "%s", c->alias);
     snprintf(rec.wave, sizeof(rec.wave), "%s", c->wave);
     rec.cutover = (time_t) c->cutover;
+    rec.reverse = c->reverse;
     return rec;
 }
 
@@ -762,7 +776,7 @@ static void test_export_exact(void **state)
     int same;
 
     (void) state;
-    n = (size_t) snprintf(want, sizeof(want), HEADER);
+    n = (size_t) snprintf(want, sizeof(want), HEADER7);
     for (size_t i = 0; i < NELEM(export_cases); i++)
         n += (size_t) snprintf(want + n, sizeof(want) - n, "%s", export_cases[i].csv);
     got = export_all(0);
@@ -801,7 +815,7 @@ static void test_export_csv_quoting(void **state)
     strcpy(rec.alias, "x,\"y\"@pop.example");
     assert_int_equal(export_csv_row(fp, "a@corp.example", &rec), 0);
     assert_int_equal(fclose(fp), 0);
-    same = strcmp(buf, "a@corp.example,\"x,\"\"y\"\"@pop.example\",bcc,unmigrated,,\n") == 0;
+    same = strcmp(buf, "a@corp.example,\"x,\"\"y\"\"@pop.example\",bcc,unmigrated,,,no\n") == 0;
     if (!same)
         print_error("quoted export: got '%s'\n", buf);
     free(buf);
@@ -856,6 +870,97 @@ static void test_round_trip(void **state)
     free(text);
 }
 
+/* test_reverse_column - the optional seventh column, in CSV and JSON. */
+static void test_reverse_column(void **state)
+{
+    static const struct {
+        const char *text, *name;
+        const char *want_reverse;   /* per row sorted by key: '1' or '0' */
+    } good[] = {
+        {HEADER7 "a@corp.example,a@pop.example,,,,,yes\n"
+                 "b@corp.example,b@pop.example,,,,,no\n"
+                 "c@corp.example,c@pop.example,,,,,\n"
+                 "@corp.example,@pop.example,rewrite,migrated,,,yes\n", "t.csv", "1100"},
+        /* the six columns of 0.2: reverse off */
+        {HEADER "a@corp.example,a@pop.example,,,,\n", "t.csv", "0"},
+        {"[{\"address\":\"a@corp.example\",\"alias\":\"a@pop.example\",\"reverse\":true},"
+         "{\"address\":\"b@corp.example\",\"alias\":\"b@pop.example\",\"reverse\":false},"
+         "{\"address\":\"c@corp.example\",\"alias\":\"c@pop.example\",\"reverse\":null},"
+         "{\"address\":\"d@corp.example\",\"alias\":\"d@pop.example\"}]", "t.json", "1000"},
+        /* a shared alias is fine while nobody routes it back */
+        {HEADER7 "a@corp.example,x@pop.example,,,,,no\nb@corp.example,x@pop.example,,,,,\n",
+         "t.csv", "00"},
+    };
+    static const struct {
+        const char *text, *name, *want;
+    } bad[] = {
+        {HEADER7 "a@corp.example,a@pop.example,,,,,Yes\n", "t.csv",
+         "t.csv:2: bad reverse 'Yes' (yes, no or empty)"},
+        {HEADER7 "a@corp.example,a@pop.example,,,,,1\n", "t.csv",
+         "t.csv:2: bad reverse '1' (yes, no or empty)"},
+        /* each row as wide as its header */
+        {HEADER7 "a@corp.example,a@pop.example,,,,\n", "t.csv",
+         "t.csv:2: expected 7 fields, found 6"},
+        {HEADER "a@corp.example,a@pop.example,,,,,yes\n", "t.csv",
+         "t.csv:2: expected 6 fields, found 7"},
+        {"[{\"address\":\"a@corp.example\",\"alias\":\"a@pop.example\",\"reverse\":\"yes\"}]",
+         "t.json", "t.json:1: field 'reverse' must be true or false"},
+        /* two owners of one alias, one routing it back */
+        {HEADER7 "a@corp.example,x@pop.example,,,,,\nb@corp.example,x@pop.example,,,,,yes\n",
+         "t.csv", "t.csv:3: alias 'x@pop.example' is shared with 'a@corp.example' (line 2): "
+         "reverse routing needs one owner"},
+        {HEADER7 "@a.example,@pop.example,,,,,yes\n@b.example,@pop.example,,,,,\n", "t.csv",
+         "t.csv:2: alias '@pop.example' is shared with '@b.example' (line 3): reverse "
+         "routing needs one owner"},
+        /* '=' keys are the reverse index's */
+        {HEADER7 "=a@corp.example,a@pop.example,,,,,\n", "t.csv",
+         "t.csv:2: '=a@corp.example': addresses starting with '=' cannot be managed (the "
+         "reverse index uses such keys)"},
+    };
+    int failed = 0;
+
+    (void) state;
+    for (size_t i = 0; i < NELEM(good); i++) {
+        struct import_set set;
+        struct problems probs;
+        int rc = run_import(good[i].text, good[i].name, &set, &probs);
+        char got[16] = "";
+
+        for (size_t r = 0; r < set.count && r < sizeof(got) - 1; r++)
+            got[r] = set.rows[r].reverse ? '1' : '0';
+        if (rc != 0 || strcmp(got, good[i].want_reverse) != 0) {
+            print_error("good case %zu: rc %d, reverse '%s', want '%s'\n", i, rc, got,
+                        good[i].want_reverse);
+            print_problems(&probs);
+            failed++;
+        }
+        for (size_t r = 0; r < set.count; r++) {
+            struct record rec;
+
+            import_row_record(&set.rows[r], &rec);
+            if (rec.reverse != set.rows[r].reverse) {
+                print_error("good case %zu: row %zu: record reverse %d\n", i, r, rec.reverse);
+                failed++;
+            }
+        }
+        import_set_free(&set);
+    }
+    for (size_t i = 0; i < NELEM(bad); i++) {
+        struct import_set set;
+        struct problems probs;
+        int rc = run_import(bad[i].text, bad[i].name, &set, &probs);
+
+        if (rc != 1 || strcmp(probs.msg[0], bad[i].want) != 0) {
+            print_error("bad case %zu: rc %d, want 1 problem '%s'\n", i, rc, bad[i].want);
+            print_problems(&probs);
+            failed++;
+        }
+        import_set_free(&set);
+    }
+    if (failed)
+        fail_msg("%d reverse column cases failed", failed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -876,6 +981,7 @@ int main(void)
         cmocka_unit_test(test_export_exact),
         cmocka_unit_test(test_export_csv_quoting),
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_reverse_column),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,7 +9,10 @@
  * (newest first, filtered by key, limited), traversal skipping the journal,
  * a corrupt record planted with tdb directly (store_get, store_traverse,
  * store_check), replacement and deletion of the file on disk, wiping the
- * records but not the journal, and the sequence number.
+ * records but not the journal, and the sequence number; the reverse
+ * index: kept by put, delete and wipe, undone with its transaction, its
+ * '=' keys neither got nor put as records, the upgrade of a store written
+ * without it, and check finding and rebuilding a damaged one.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -645,7 +648,7 @@ static void plant(const char *path, const char *key, const char *value)
 
 struct problems {
     size_t count;
-    char text[512];
+    char text[2048];
 };
 
 static void problem_visit(const char *key, const char *why, void *ctx)
@@ -795,6 +798,325 @@ static void test_wipe_records_keeps_journal(void **state)
     free(s);
 }
 
+/* ---- the reverse index (DESIGN section 9) ------------------------------------ */
+
+/* raw - the stored value of KEY read with tdb itself ("-" when absent); the
+ * store is closed around it, as one process cannot open a tdb twice. */
+static const char *raw(struct fixture *fx, const char *key, char *buf, size_t len)
+{
+    struct tdb_context *tdb;
+    TDB_DATA v;
+
+    store_close(fx->st);
+    if ((tdb = tdb_open(fx->path, 0, 0, O_RDWR, 0)) == NULL)
+        fail_msg("tdb_open('%s') failed", fx->path);
+    v = tdb_fetch(tdb, (TDB_DATA) {(unsigned char *) key, strlen(key)});
+    snprintf(buf, len, "%.*s", v.dptr ? (int) v.dsize : 1, v.dptr ? (char *) v.dptr : "-");
+    free(v.dptr);
+    tdb_close(tdb);
+    fx->st = store_open(fx->path, STORE_OPEN_EXISTING, 0, fx->err);
+    if (fx->st == NULL)
+        fail_msg("store_open: %s", fx->err);
+    return buf;
+}
+
+/* raw_delete - delete KEY with tdb itself, behind the store's back. */
+static void raw_delete(struct fixture *fx, const char *key)
+{
+    struct tdb_context *tdb;
+
+    store_close(fx->st);
+    if ((tdb = tdb_open(fx->path, 0, 0, O_RDWR, 0)) == NULL)
+        fail_msg("tdb_open('%s') failed", fx->path);
+    if (tdb_delete(tdb, (TDB_DATA) {(unsigned char *) key, strlen(key)}) != 0)
+        fail_msg("tdb_delete('%s'): %s", key, tdb_errorstr(tdb));
+    tdb_close(tdb);
+    fx->st = store_open(fx->path, STORE_OPEN_EXISTING, 0, fx->err);
+    if (fx->st == NULL)
+        fail_msg("store_open: %s", fx->err);
+}
+
+/* index_keys - every '=' key and the marker, "k=v|k=v" sorted. */
+static int collect_index(struct tdb_context *tdb, TDB_DATA k, TDB_DATA v, void *ctx)
+{
+    struct seen *s = ctx;
+
+    (void) tdb;
+    if ((k.dptr[0] == '=' || (k.dsize == strlen(STORE_REVERSE_MARKER)
+                              && memcmp(k.dptr, STORE_REVERSE_MARKER, k.dsize) == 0))
+        && s->count < MAX_SEEN)
+        snprintf(s->line[s->count++], sizeof(s->line[0]), "%.*s=%.*s", (int) k.dsize,
+                 k.dptr, (int) v.dsize, v.dptr);
+    return 0;
+}
+
+static const char *index_keys(struct fixture *fx, char *buf, size_t len)
+{
+    struct seen *s = calloc(1, sizeof(*s));
+    struct tdb_context *tdb;
+
+    assert_non_null(s);
+    store_close(fx->st);
+    if ((tdb = tdb_open(fx->path, 0, 0, O_RDWR, 0)) == NULL)
+        fail_msg("tdb_open('%s') failed", fx->path);
+    tdb_traverse_read(tdb, collect_index, s);
+    tdb_close(tdb);
+    joined(s, 1, buf, len);
+    free(s);
+    fx->st = store_open(fx->path, STORE_OPEN_EXISTING, 0, fx->err);
+    if (fx->st == NULL)
+        fail_msg("store_open: %s", fx->err);
+    return buf;
+}
+
+/* expect_owners - store_reverse_get of ALIAS gives N and FIRST. */
+static void expect_owners(struct store *st, const char *alias, int n, const char *first)
+{
+    char owner[ADDR_BUFSIZE];
+    int got = store_reverse_get(st, alias, owner);
+
+    if (got != n)
+        fail_msg("store_reverse_get('%s'): got %d, want %d; error '%s'", alias, got, n,
+                 store_error(st));
+    CHECK_STR(owner, first);
+}
+
+#define MARK STORE_REVERSE_MARKER "=v=1"
+
+/* The index follows put, change of alias, delete and wipe, in byte order. */
+static void test_reverse_index_follows_records(void **state)
+{
+    struct fixture *fx = *state;
+    struct record x = user_rec("x@pop.example", "", MODE_BCC);
+    struct record y = user_rec("y@pop.example", "", MODE_BCC);
+    struct record d = domain_rec("pop.example");
+    char got[4096];
+
+    create(fx);
+    CHECK_STR(index_keys(fx, got, sizeof(got)), MARK);
+    expect_owners(fx->st, "x@pop.example", 0, "");
+    put_ok(fx->st, "zed@corp.example", &x, "alice/1000");
+    put_ok(fx->st, "amy@corp.example", &x, NULL);
+    put_ok(fx->st, "@corp.example", &d, "alice/1000");
+    put_ok(fx->st, "@sales.example", &d, "alice/1000");
+    CHECK_STR(index_keys(fx, got, sizeof(got)),
+              "!reverse-index=v=1|=@pop.example=v=1 owners=@corp.example,@sales.example"
+              "|=x@pop.example=v=1 owners=amy@corp.example,zed@corp.example");
+    expect_owners(fx->st, "x@pop.example", 2, "amy@corp.example");
+    expect_owners(fx->st, "@pop.example", 2, "@corp.example");
+    expect_owners(fx->st, "pop.example", 0, "");
+
+    /* A new alias moves the owner; the same alias again writes nothing new. */
+    put_ok(fx->st, "amy@corp.example", &y, "alice/1000");
+    put_ok(fx->st, "zed@corp.example", &x, "alice/1000");
+    CHECK_STR(index_keys(fx, got, sizeof(got)),
+              "!reverse-index=v=1|=@pop.example=v=1 owners=@corp.example,@sales.example"
+              "|=x@pop.example=v=1 owners=zed@corp.example"
+              "|=y@pop.example=v=1 owners=amy@corp.example");
+    expect_owners(fx->st, "x@pop.example", 1, "zed@corp.example");
+
+    /* Delete: the last owner takes the entry with it. */
+    assert_int_equal(store_delete(fx->st, "zed@corp.example", "alice/1000"), 0);
+    assert_int_equal(store_delete(fx->st, "@corp.example", "alice/1000"), 0);
+    CHECK_STR(index_keys(fx, got, sizeof(got)),
+              "!reverse-index=v=1|=@pop.example=v=1 owners=@sales.example"
+              "|=y@pop.example=v=1 owners=amy@corp.example");
+    /* The journal has records only. */
+    assert_int_equal(journal_count(fx->st, NULL), 7);
+    assert_int_equal(journal_count(fx->st, "=x@pop.example"), 0);
+
+    /* Inside a read lock, as the milter asks. */
+    assert_int_equal(store_read_lock(fx->st), 0);
+    expect_owners(fx->st, "y@pop.example", 1, "amy@corp.example");
+    store_read_unlock(fx->st);
+
+    /* Wipe: records and index go, the marker and the journal stay. */
+    assert_int_equal(store_wipe_records(fx->st), 0);
+    CHECK_STR(index_keys(fx, got, sizeof(got)), MARK);
+    assert_int_equal(journal_count(fx->st, NULL), 7);
+    assert_int_equal(store_reverse_check(fx->st, NULL, NULL), 0);
+}
+
+/* A cancelled transaction leaves the index as it was, a failed step too. */
+static void test_reverse_index_cancel(void **state)
+{
+    struct fixture *fx = *state;
+    struct record x = user_rec("x@pop.example", "", MODE_BCC);
+    struct record y = user_rec("y@pop.example", "", MODE_BCC);
+    char before[4096], after[4096];
+
+    create(fx);
+    put_ok(fx->st, "amy@corp.example", &x, "alice/1000");
+    index_keys(fx, before, sizeof(before));
+    assert_int_equal(store_begin(fx->st), 0);
+    put_ok(fx->st, "amy@corp.example", &y, "alice/1000");
+    put_ok(fx->st, "bob@corp.example", &x, "alice/1000");
+    expect_owners(fx->st, "y@pop.example", 1, "amy@corp.example");
+    expect_owners(fx->st, "x@pop.example", 1, "bob@corp.example");
+    assert_int_equal(store_delete(fx->st, "nobody@corp.example", "alice/1000"), -1);
+    store_cancel(fx->st);
+    CHECK_STR(index_keys(fx, after, sizeof(after)), before);
+    CHECK_STR(before, MARK "|=x@pop.example=v=1 owners=amy@corp.example");
+}
+
+/* '=' keys: never a record to get, never a record to put. */
+static void test_reverse_keys_not_records(void **state)
+{
+    struct fixture *fx = *state;
+    struct record x = user_rec("x@pop.example", "", MODE_BCC);
+    char want[256];
+
+    create(fx);
+    put_ok(fx->st, "amy@corp.example", &x, "alice/1000");
+    /* The index key exists, yet a lookup of it is "absent", not an error. */
+    CHECK_STR(raw(fx, "=x@pop.example", want, sizeof(want)), "v=1 owners=amy@corp.example");
+    expect_absent(fx->st, "=x@pop.example");
+    expect_absent(fx->st, "=y@pop.example");
+    if (store_put(fx->st, "=x@pop.example", &x, "alice/1000") != -1)
+        fail_msg("store_put of an '=' key succeeded");
+    snprintf(want, sizeof(want), "'=x@pop.example': addresses starting with '=' cannot be "
+             "managed (the reverse index uses such keys)");
+    CHECK_STR(store_error(fx->st), want);
+    assert_int_equal(store_delete(fx->st, "=x@pop.example", "alice/1000"), -1);
+    CHECK_STR(store_error(fx->st), want);
+    expect_owners(fx->st, "x@pop.example", 1, "amy@corp.example");
+    assert_int_equal(journal_count(fx->st, NULL), 1);
+}
+
+/* A store of the previous version (no index, no marker) is built in one transaction. */
+static void test_reverse_upgrade(void **state)
+{
+    struct fixture *fx = *state;
+    struct record x = user_rec("x@pop.example", "", MODE_BCC);
+    struct problems p = {0};
+    char got[4096];
+    size_t n = 0;
+
+    create(fx);
+    put_ok(fx->st, "zed@corp.example", &x, "alice/1000");
+    put_ok(fx->st, "amy@corp.example", &x, "alice/1000");
+    put_ok(fx->st, "@corp.example", &(struct record) {.kind = RECORD_DOMAIN,
+                                                       .alias = "pop.example"}, "alice/1000");
+    raw_delete(fx, "=x@pop.example");
+    raw_delete(fx, "=@pop.example");
+    raw_delete(fx, STORE_REVERSE_MARKER);
+    CHECK_STR(index_keys(fx, got, sizeof(got)), "");
+    /* Readers work without it: they find no owner. */
+    expect_owners(fx->st, "x@pop.example", 0, "");
+    assert_int_equal(store_reverse_check(fx->st, problem_visit, &p), 4);
+    CHECK_CONTAINS(p.text, "!reverse-index: missing");
+
+    /* Inside a transaction that is cancelled: built, then undone. */
+    assert_int_equal(store_begin(fx->st), 0);
+    assert_int_equal(store_reverse_ensure(fx->st, &n), 1);
+    expect_owners(fx->st, "x@pop.example", 2, "amy@corp.example");
+    store_cancel(fx->st);
+    CHECK_STR(index_keys(fx, got, sizeof(got)), "");
+
+    assert_int_equal(store_reverse_ensure(fx->st, &n), 1);
+    assert_int_equal(n, 3);
+    CHECK_STR(index_keys(fx, got, sizeof(got)),
+              MARK "|=@pop.example=v=1 owners=@corp.example"
+              "|=x@pop.example=v=1 owners=amy@corp.example,zed@corp.example");
+    assert_int_equal(store_reverse_ensure(fx->st, &n), 0);
+    assert_int_equal(store_reverse_check(fx->st, NULL, NULL), 0);
+    assert_int_equal(journal_count(fx->st, NULL), 3);
+
+    /* A marker of another version is an error, not a rebuild. */
+    store_close(fx->st);
+    fx->st = NULL;
+    plant(fx->path, STORE_REVERSE_MARKER, "v=2");
+    fx->st = store_open(fx->path, STORE_OPEN_EXISTING, 0, fx->err);
+    assert_non_null(fx->st);
+    assert_int_equal(store_reverse_ensure(fx->st, &n), -1);
+    CHECK_CONTAINS(store_error(fx->st), "reverse index marker '!reverse-index' has an "
+                   "unknown value 'v=2'");
+}
+
+/* check finds a damaged index both ways, and a rebuild mends it. */
+static void test_reverse_check_and_rebuild(void **state)
+{
+    static const struct {
+        const char *key, *value, *want;
+    } cases[] = {
+        /* an entry gone: the record is not named */
+        {"=x@pop.example", NULL,
+         "amy@corp.example: not in the reverse index (entry '=x@pop.example' does not name "
+         "it)|zed@corp.example: not in the reverse index (entry '=x@pop.example' does not "
+         "name it)"},
+        /* a wrong owner, and a missing one */
+        {"=x@pop.example", "v=1 owners=amy@corp.example,bob@corp.example",
+         "=x@pop.example: reverse index names 'bob@corp.example', which has no record with "
+         "that alias|zed@corp.example: not in the reverse index (entry '=x@pop.example' "
+         "does not name it)"},
+        /* an entry for an alias nobody has */
+        {"=q@pop.example", "v=1 owners=amy@corp.example",
+         "=q@pop.example: reverse index names 'amy@corp.example', which has no record with "
+         "that alias"},
+        /* values that do not parse */
+        {"=@pop.example", "v=1 owners=@corp.example,@corp.example",
+         "=@pop.example: owners not sorted or repeated at '@corp.example'"
+         "|@corp.example: not in the reverse index (entry '=@pop.example' does not name it)"},
+        {"=@pop.example", "v=1 owners=corp.example",
+         "=@pop.example: bad owner 'corp.example'"
+         "|@corp.example: not in the reverse index (entry '=@pop.example' does not name it)"},
+        {"=x@pop.example", "v=2 owners=amy@corp.example,zed@corp.example",
+         "=x@pop.example: does not start with 'v=1 owners='"
+         "|amy@corp.example: not in the reverse index (entry '=x@pop.example' does not name "
+         "it)|zed@corp.example: not in the reverse index (entry '=x@pop.example' does not "
+         "name it)"},
+        {"=x@pop.example", "v=1 owners=zed@corp.example,amy@corp.example",
+         "=x@pop.example: owners not sorted or repeated at 'amy@corp.example'"
+         "|amy@corp.example: not in the reverse index (entry '=x@pop.example' does not name "
+         "it)|zed@corp.example: not in the reverse index (entry '=x@pop.example' does not "
+         "name it)"},
+    };
+    struct fixture *fx = *state;
+    struct record x = user_rec("x@pop.example", "", MODE_BCC);
+    char owner[ADDR_BUFSIZE], good[4096], got[4096];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct problems p = {0};
+        size_t n;
+
+        create(fx);
+        put_ok(fx->st, "zed@corp.example", &x, "alice/1000");
+        put_ok(fx->st, "amy@corp.example", &x, "alice/1000");
+        put_ok(fx->st, "@corp.example", &(struct record) {.kind = RECORD_DOMAIN,
+                                                           .alias = "pop.example"}, "a/1");
+        assert_int_equal(store_reverse_check(fx->st, problem_visit, &p), 0);
+        index_keys(fx, good, sizeof(good));
+        if (cases[i].value) {
+            store_close(fx->st);
+            fx->st = NULL;
+            plant(fx->path, cases[i].key, cases[i].value);
+            fx->st = store_open(fx->path, STORE_OPEN_EXISTING, 0, fx->err);
+            assert_non_null(fx->st);
+        } else {
+            raw_delete(fx, cases[i].key);
+        }
+        if (store_reverse_check(fx->st, problem_visit, &p) <= 0)
+            fail_msg("case %zu: store_reverse_check found nothing", i);
+        CHECK_STR(p.text, cases[i].want);
+        /* A value that does not parse is a store error for its readers. */
+        if (strstr(cases[i].want, "owners") || strstr(cases[i].want, "owner '")) {
+            const char *alias = cases[i].key + 1;
+
+            assert_int_equal(store_reverse_get(fx->st, alias, owner), -1);
+            CHECK_CONTAINS(store_error(fx->st), "corrupt reverse index entry");
+        }
+        /* The records are fine: rebuilding the index mends it. */
+        assert_int_equal(store_check(fx->st, NULL, NULL), 0);
+        assert_int_equal(store_reverse_build(fx->st, &n), 0);
+        assert_int_equal(n, 3);
+        assert_int_equal(store_reverse_check(fx->st, NULL, NULL), 0);
+        CHECK_STR(index_keys(fx, got, sizeof(got)), good);
+        store_close(fx->st);
+        fx->st = NULL;
+        unlink(fx->path);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -819,6 +1141,11 @@ int main(void)
         T(test_check_clean_store),
         T(test_changed_on_disk),
         T(test_wipe_records_keeps_journal),
+        T(test_reverse_index_follows_records),
+        T(test_reverse_index_cancel),
+        T(test_reverse_keys_not_records),
+        T(test_reverse_upgrade),
+        T(test_reverse_check_and_rebuild),
 #undef T
     };
 
