@@ -126,6 +126,21 @@ int dbh_lookup(void *ctx, const char *key, struct record *rec,
     return rc;
 }
 
+/* dbh_owner - store_reverse_get as a decide_owner_fn (lock held by the caller). */
+static int dbh_owner(void *ctx, const char *alias, char owner[ADDR_BUFSIZE],
+                     char err[DECIDE_ERR_MAX])
+{
+    struct dbhandle *dbh = ctx;
+    int rc;
+
+    stats_add(STATS_LOOKUPS, 1);
+    rc = store_reverse_get(dbh->st, alias, owner);
+    if (rc < 0)
+        snprintf(err, DECIDE_ERR_MAX, "reverse lookup of %s: %s", alias,
+                 store_error(dbh->st));
+    return rc;
+}
+
 /*
  * dbh_keep_named - keep ROUTES[i] only for the recipients some action
  * names, RULE_NONE for the others (migrated, unknown, or a bcc whose alias
@@ -159,15 +174,18 @@ int dbh_decide(struct dbhandle *dbh, const struct decide_rcpt *rcpts,
                struct decide_result *result, struct decide_route *routes,
                char err[DECIDE_ERR_MAX])
 {
+    struct decide_settings with_index = *settings;
     int rc;
 
+    /* Reverse routing needs the store's index: only this module has it. */
+    with_index.owner = dbh_owner;
     result->count = 0;
     pthread_mutex_lock(&dbh->lock);
     rc = dbh_ready(dbh, err);
     if (rc == 0 && (rc = store_read_lock(dbh->st)) < 0)
         snprintf(err, DECIDE_ERR_MAX, "%s", store_error(dbh->st));
     if (rc == 0) {
-        rc = decide_actions_routes(rcpts, nrcpt, settings, dbh_lookup, dbh, result,
+        rc = decide_actions_routes(rcpts, nrcpt, &with_index, dbh_lookup, dbh, result,
                                    routes, err);
         store_read_unlock(dbh->st);
     }

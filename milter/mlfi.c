@@ -398,6 +398,13 @@ static void eom_log_routes(const char *qid, const struct decide_route *routes,
 
         if (r->rule == RULE_NONE)
             continue;
+        if (r->reverse) {
+            log_qid(LOG_INFO, qid, "%sreverse rcpt=<%s> to=<%s> rule=%s",
+                    dry ? "dry-run " : "", r->key, r->alias, decide_rule_name(r->rule));
+            if (!dry)
+                stats_add(STATS_REVERSE, 1);
+            continue;
+        }
         log_qid(LOG_INFO, qid, "%s%s rcpt=<%s> alias=<%s> rule=%s",
                 dry ? "dry-run " : "", record_mode_name(r->mode), r->key,
                 r->alias, decide_rule_name(r->rule));

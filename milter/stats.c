@@ -32,11 +32,11 @@ unsigned long stats_get(enum stats_counter which)
 void stats_log(void)
 {
     log_msg(LOG_INFO, "stats: messages=%lu recipients=%lu lookups=%lu bcc=%lu "
-            "rewrite=%lu errors=%lu tempfail=%lu",
+            "rewrite=%lu errors=%lu tempfail=%lu reverse=%lu",
             stats_get(STATS_MESSAGES), stats_get(STATS_RECIPIENTS),
             stats_get(STATS_LOOKUPS), stats_get(STATS_BCC),
             stats_get(STATS_REWRITE), stats_get(STATS_ERRORS),
-            stats_get(STATS_TEMPFAILS));
+            stats_get(STATS_TEMPFAILS), stats_get(STATS_REVERSE));
 }
 
 /* stats_tick - the periodic line, without a timer thread. */

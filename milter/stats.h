@@ -17,6 +17,7 @@ enum stats_counter {
     STATS_LOOKUPS,              /* store reads */
     STATS_BCC,                  /* recipients copied to their alias */
     STATS_REWRITE,              /* recipients replaced by their alias */
+    STATS_REVERSE,              /* legacy addresses sent back to their owner */
     STATS_ERRORS,               /* store, memory and smfi_* failures */
     STATS_TEMPFAILS,            /* messages answered with a tempfail */
     STATS_NCOUNTERS

@@ -150,12 +150,48 @@ static int lookup_store(void *ctx, const char *key, struct record *rec,
     return found;
 }
 
+/* owner_store - decide_owner_fn over the CLI's store handle. */
+static int owner_store(void *ctx, const char *alias, char owner[ADDR_BUFSIZE],
+                       char err[DECIDE_ERR_MAX])
+{
+    struct store *st = ctx;
+    int n = store_reverse_get(st, alias, owner);
+
+    if (n < 0)
+        snprintf(err, DECIDE_ERR_MAX, "%s", store_error(st));
+    return n;
+}
+
+/* explain_reverse - explain's last lines for a legacy address (ROUTE->reverse). */
+static void explain_reverse(struct ctl *c, const struct decide_route *route)
+{
+    fprintf(c->out, "owner:   %s (this is its legacy %s)
+", route->match,
+            route->rule == RULE_USER ? "alias" : "domain");
+    if (route->routed)
+        fprintf(c->out, "state:   migrated
+action:  reverse: deliver to <%s> instead
+",
+                route->alias);
+    else if (route->effective == STATE_MIGRATED)
+        fprintf(c->out, "state:   migrated
+action:  none (reverse routing is off for "
+                "%s: mail is left alone)
+", route->match);
+    else
+        fprintf(c->out, "state:   unmigrated
+action:  none (the owner still reads the "
+                "legacy mailbox: mail is left alone)
+");
+}
+
 int ctl_explain(struct ctl *c, int nargs, char **args)
 {
     struct decide_settings settings = {
         .delimiters = c->cfg.recipient_delimiter,
         .now = c->now,
         .propagate_extension = c->cfg.propagate_extension,
+        .owner = owner_store,
     };
     struct decide_rcpt rcpt = {.raw = args[0]};
     struct decide_route route;
@@ -172,6 +208,8 @@ int ctl_explain(struct ctl *c, int nargs, char **args)
         fprintf(c->out, "match:   %s\n", route.match);
     if (route.rule == RULE_NONE)
         fprintf(c->out, "action:  none (unknown address: mail is left alone)\n");
+    else if (route.reverse)
+        explain_reverse(c, &route);
     else if (!route.routed)
         fprintf(c->out, "state:   migrated\naction:  none (migrated: mail is left alone)\n");
     else if (route.mode == MODE_BCC)

@@ -254,7 +254,23 @@ setup_guard_store() {
     test -s "$WORK/trace.key"
 }
 
-for s in route dryrun guard; do
+# Reverse routing (DESIGN section 9): migrated owners with and without
+# reverse, an unmigrated one with it, a domain rule.
+setup_reverse_store() {
+    db=$WORK/reverse.tdb
+    ctl "$db" init &&
+    ctl "$db" add adam.barr@corp.example adam@pop.example --mode rewrite --reverse &&
+    ctl "$db" add bea@corp.example bea.old@pop.example --mode bcc &&
+    ctl "$db" add carl@corp.example carl.old@pop.example --mode bcc --reverse &&
+    ctl "$db" add later@corp.example later.old@pop.example --mode bcc --reverse &&
+    ctl "$db" migrate adam.barr@corp.example bea@corp.example &&
+    ctl "$db" migrate later@corp.example --at 2020-01-01T00:00:00Z &&
+    ctl "$db" add @corp3.example @pop3.example --mode rewrite --reverse &&
+    ctl "$db" migrate @corp3.example &&
+    ctl "$db" add own@corp3.example own.old@pop3.example --mode bcc
+}
+
+for s in route dryrun guard reverse; do
     if msg=$(setup_${s}_store); then
         ok "setup: $s store built with coexistctl"
     else
@@ -283,6 +299,7 @@ write_conf accept "on_db_error = accept" "dry_run = no" "trace_secret_file ="
 write_conf hostile "on_db_error = tempfail" "dry_run = no" "trace_secret_file =" \
     "propagate_unmatched_extensions = no"
 write_conf guard "on_db_error = tempfail" "dry_run = no"
+write_conf reverse "on_db_error = tempfail" "dry_run = no" "trace_secret_file ="
 
 # ---- syslog expectations announced by a script
 check_syslog() { # NAME EXPECTFILE

@@ -26,6 +26,9 @@
 #   carol@corp.example        -> carol@pop.example    rewrite  (address forms)
 #   @dom.example              -> @legacy8.example     bcc      (SMTPUTF8)
 #   @dömain.example           -> @legacy8.example     rewrite  (given in U-labels)
+#   mig.rev@corp.example      -> migrev@pop.example   rewrite  migrated, reverse
+#   unmig.rev@corp.example    -> unmigrev@pop.example bcc      unmigrated, reverse
+#   @corp3.example            -> @pop3.example        rewrite  migrated, reverse
 # and nothing for nobody@corp.example or anything @elsewhere.example.
 # The flip case adds and removes flip.user@corp.example itself.
 
@@ -42,6 +45,11 @@ case_store_setup() {
     ctl add carol@corp.example carol@pop.example --mode rewrite || return 1
     ctl add @dom.example @legacy8.example --mode bcc || return 1
     ctl add @dömain.example @legacy8.example --mode rewrite || return 1
+    ctl add mig.rev@corp.example migrev@pop.example --mode rewrite --reverse || return 1
+    ctl migrate mig.rev@corp.example || return 1
+    ctl add unmig.rev@corp.example unmigrev@pop.example --mode bcc --reverse || return 1
+    ctl add @corp3.example @pop3.example --mode rewrite --reverse || return 1
+    ctl migrate @corp3.example || return 1
 }
 
 # case_socket_umask - the milter socket was created with "umask = 000", so
@@ -60,7 +68,7 @@ case_socket_umask() {
 # and sendmail-NAME.
 # shellcheck disable=SC2034 # used by run.sh
 ROUTING_CASES="bcc rewrite migrated unknown domain-rule mixed-case plus-tag
-    several-rcpts duplicates flip dsn-notify loop-guard address-forms"
+    several-rcpts duplicates flip dsn-notify loop-guard address-forms reverse"
 
 # mta_submit - send message ID to RCPT... by the current MTA_PATH.
 mta_submit() {
@@ -341,6 +349,30 @@ case_pf_smtputf8() {
     expect_rcpts "$ID" Bert@legacy8.example || return 1
     MTA_PATH=smtp roundtrip utf8-ascii-local nobody@dom.example || return 1
     expect_rcpts "$ID" nobody@dom.example nobody@legacy8.example
+}
+
+# case_reverse - mail to a migrated user's legacy alias arrives at the new
+# address with ORCPT naming the legacy address; an unmigrated owner's alias
+# is left alone; a domain rule with reverse sends its legacy domain back;
+# a reverse-routed message that comes back (its trace header and
+# Message-ID kept) is not routed a second time.
+case_reverse() {
+    local msgid trace
+    msgid="<reverse-$MTA_PATH-$$@client.example>"
+    MTA_EXTRA_HEADER="Message-ID: $msgid" roundtrip reverse-user migrev@pop.example || return 1
+    expect_rcpts "$ID" mig.rev@corp.example || return 1
+    expect_orcpt "$ID" mig.rev@corp.example rfc822\;migrev@pop.example || return 1
+    expect_routed "$ID" || return 1
+    trace=$(sink_header "$ID" X-Coexist-Milter)
+    roundtrip reverse-unmigrated unmigrev@pop.example || return 1
+    expect_rcpts "$ID" unmigrev@pop.example || return 1
+    expect_untouched "$ID" || return 1
+    roundtrip reverse-domain jane.doe@pop3.example || return 1
+    expect_rcpts "$ID" jane.doe@corp3.example || return 1
+    expect_orcpt "$ID" jane.doe@corp3.example rfc822\;jane.doe@pop3.example || return 1
+    MTA_EXTRA_HEADER="Message-ID: $msgid
+X-Coexist-Milter: $trace" roundtrip reverse-again migrev@pop.example || return 1
+    expect_rcpts "$ID" migrev@pop.example
 }
 
 # ---- Postfix's own tables against coexist-milter ---------------------------------
