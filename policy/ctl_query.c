@@ -165,24 +165,17 @@ static int owner_store(void *ctx, const char *alias, char owner[ADDR_BUFSIZE],
 /* explain_reverse - explain's last lines for a legacy address (ROUTE->reverse). */
 static void explain_reverse(struct ctl *c, const struct decide_route *route)
 {
-    fprintf(c->out, "owner:   %s (this is its legacy %s)
-", route->match,
+    fprintf(c->out, "owner:   %s (this is its legacy %s)\n", route->match,
             route->rule == RULE_USER ? "alias" : "domain");
     if (route->routed)
-        fprintf(c->out, "state:   migrated
-action:  reverse: deliver to <%s> instead
-",
+        fprintf(c->out, "state:   migrated\naction:  reverse: deliver to <%s> instead\n",
                 route->alias);
     else if (route->effective == STATE_MIGRATED)
-        fprintf(c->out, "state:   migrated
-action:  none (reverse routing is off for "
-                "%s: mail is left alone)
-", route->match);
+        fprintf(c->out, "state:   migrated\naction:  none (reverse routing is off for "
+                "%s: mail is left alone)\n", route->match);
     else
-        fprintf(c->out, "state:   unmigrated
-action:  none (the owner still reads the "
-                "legacy mailbox: mail is left alone)
-");
+        fprintf(c->out, "state:   unmigrated\naction:  none (the owner still reads the "
+                "legacy mailbox: mail is left alone)\n");
 }
 
 int ctl_explain(struct ctl *c, int nargs, char **args)
@@ -204,7 +197,7 @@ int ctl_explain(struct ctl *c, int nargs, char **args)
     }
     fprintf(c->out, "address: %s\nkey:     %s\nrule:    %s\n", args[0], route.key,
             decide_rule_name(route.rule));
-    if (route.rule == RULE_USER && strcmp(route.match, route.key) != 0)
+    if (route.rule == RULE_USER && !route.reverse && strcmp(route.match, route.key) != 0)
         fprintf(c->out, "match:   %s\n", route.match);
     if (route.rule == RULE_NONE)
         fprintf(c->out, "action:  none (unknown address: mail is left alone)\n");

@@ -420,7 +420,12 @@ static void expect_show(struct fx *fx, const struct show_case *sc)
     expect_show_reverse(fx, sc, "no");
 }
 
-enum act { ACT_UNKNOWN, ACT_MIGRATED, ACT_BCC, ACT_REWRITE };
+enum act {
+    ACT_UNKNOWN, ACT_MIGRATED, ACT_BCC, ACT_REWRITE,
+    /* a legacy address (MATCH is its owner): owner unmigrated, migrated
+     * without reverse, migrated with reverse (ALIAS is where it goes) */
+    ACT_LEGACY_UNMIGRATED, ACT_LEGACY_OFF, ACT_REVERSE
+};
 
 struct explain_case {
     const char *input, *key, *rule;
@@ -438,7 +443,10 @@ static void expect_explain(struct fx *fx, const struct explain_case *ec)
     CHECK_STR(fx->err, "");
     n = snprintf(want, sizeof(want), "address: %s\nkey:     %s\nrule:    %s\n", ec->input,
                  ec->key, ec->rule);
-    if (ec->match != NULL)
+    if (ec->act >= ACT_LEGACY_UNMIGRATED)
+        n += snprintf(want + n, sizeof(want) - (size_t) n, "owner:   %s (this is its legacy "
+                      "%s)\n", ec->match, strcmp(ec->rule, "user") == 0 ? "alias" : "domain");
+    else if (ec->match != NULL)
         n += snprintf(want + n, sizeof(want) - (size_t) n, "match:   %s\n", ec->match);
     switch (ec->act) {
     case ACT_UNKNOWN:
@@ -458,6 +466,18 @@ static void expect_explain(struct fx *fx, const struct explain_case *ec)
         snprintf(want + n, sizeof(want) - (size_t) n,
                  "state:   unmigrated\naction:  rewrite: deliver to <%s> instead\n",
                  ec->alias);
+        break;
+    case ACT_LEGACY_UNMIGRATED:
+        snprintf(want + n, sizeof(want) - (size_t) n, "state:   unmigrated\naction:  none "
+                 "(the owner still reads the legacy mailbox: mail is left alone)\n");
+        break;
+    case ACT_LEGACY_OFF:
+        snprintf(want + n, sizeof(want) - (size_t) n, "state:   migrated\naction:  none "
+                 "(reverse routing is off for %s: mail is left alone)\n", ec->match);
+        break;
+    case ACT_REVERSE:
+        snprintf(want + n, sizeof(want) - (size_t) n,
+                 "state:   migrated\naction:  reverse: deliver to <%s> instead\n", ec->alias);
         break;
     }
     CHECK_STR(fx->out, want);
@@ -546,7 +566,9 @@ static void expect_scenario_explains(struct fx *fx)
          "adam.barr@corp.example"},
         /* no rule: other domains, and the aliases themselves */
         {"nobody@sales.example", "nobody@sales.example", "none", ACT_UNKNOWN, NULL, NULL},
-        {"adam@pop.example", "adam@pop.example", "none", ACT_UNKNOWN, NULL, NULL},
+        /* adam migrated with wave w1, without reverse */
+        {"adam@pop.example", "adam@pop.example", "user", ACT_LEGACY_OFF, NULL,
+         "adam.barr@corp.example"},
         {"Someone@Elsewhere.Example", "someone@elsewhere.example", "none", ACT_UNKNOWN, NULL, NULL},
     };
 
@@ -1281,7 +1303,13 @@ static void test_explain_table(void **state)
         {"x@mig.example", "x@mig.example", "domain", ACT_MIGRATED, NULL, NULL},
         /* no rule */
         {"x@sub.corp.example", "x@sub.corp.example", "none", ACT_UNKNOWN, NULL, NULL},
-        {"ub@pop.example", "ub@pop.example", "none", ACT_UNKNOWN, NULL, NULL},
+        {"ub@pop.example", "ub@pop.example", "user", ACT_LEGACY_UNMIGRATED, NULL,
+         "u.bcc@corp.example"},
+        /* reverse routing: a migrated user's alias, a migrated rule's legacy domain */
+        {"URV@pop.example", "urv@pop.example", "user", ACT_REVERSE, "u.rev@corp.example",
+         "u.rev@corp.example"},
+        {"X.Y@legacy-revd.example", "x.y@legacy-revd.example", "domain", ACT_REVERSE,
+         "X.Y@revd.example", "@revd.example"},
         {"x@nowhere.example", "x@nowhere.example", "none", ACT_UNKNOWN, NULL, NULL},
     };
 
@@ -1299,6 +1327,10 @@ static void test_explain_table(void **state)
     OK(fx, "add", "u.future@corp.example", "uf@pop.example");
     OK(fx, "migrate", "u.future@corp.example", "--at", "2999-01-01T00:00:00Z");
     OK(fx, "add", "u.in-mig@mig.example", "uim@pop.example", "--mode", "rewrite");
+    OK(fx, "add", "u.rev@corp.example", "urv@pop.example", "--mode", "rewrite", "--reverse");
+    OK(fx, "migrate", "u.rev@corp.example");
+    OK(fx, "add", "@revd.example", "@legacy-revd.example", "--reverse");
+    OK(fx, "migrate", "@revd.example");
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         expect_explain(fx, &cases[i]);
