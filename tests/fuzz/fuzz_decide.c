@@ -3,7 +3,8 @@
  * (policy/decide.c).
  *
  * Input: a flags byte (bit 0: the message carries our trace header; bits
- * 1-3: the delimiter set; bit 4: propagate_unmatched_extensions), a byte for the clock (now = byte << 24, which
+ * 1-3: the delimiter set; bit 4: propagate_unmatched_extensions; bit 5: reverse
+ * routing, with "==ALIAS k1,k2" lines as the reverse index), a byte for the clock (now = byte << 24, which
  * straddles the cutovers of the seeds), then lines:
  *   =KEY RECORD-TEXT   a store record under KEY, decoded as the store does;
  *                      a record that does not decode is a lookup error,
@@ -31,9 +32,10 @@
 static const char *const delimiter_sets[] = {"+", "", "+-", ".", "-+._=", "\"", "<>", "+="};
 
 struct entry {
-    const char *key;
+    const char *key;            /* "=ALIAS": a reverse index entry */
     int ok;                     /* the record decoded */
     struct record rec;
+    const char *owners;         /* index entry: "k1,k2" */
 };
 
 struct table {
@@ -47,7 +49,7 @@ static int lookup(void *ctx, const char *key, struct record *rec, char err[DECID
     struct table *t = ctx;
 
     for (size_t i = 0; i < t->count; i++) {
-        if (strcmp(t->entries[i].key, key) != 0)
+        if (t->entries[i].owners != NULL || strcmp(t->entries[i].key, key) != 0)
             continue;
         if (!t->entries[i].ok) {
             snprintf(err, DECIDE_ERR_MAX, "record of %s does not parse", key);
@@ -59,7 +61,27 @@ static int lookup(void *ctx, const char *key, struct record *rec, char err[DECID
     return 0;
 }
 
-/* add_entry - "=KEY TEXT" into T. */
+/* owner - the decide_owner_fn over the table's "=ALIAS k1,k2" entries. */
+static int owner(void *ctx, const char *alias, char out[ADDR_BUFSIZE], char err[DECIDE_ERR_MAX])
+{
+    struct table *t = ctx;
+    int n = 1;
+
+    (void) err;
+    for (size_t i = 0; i < t->count; i++) {
+        const char *o = t->entries[i].owners;
+
+        if (o == NULL || strcmp(t->entries[i].key + 1, alias) != 0)
+            continue;
+        snprintf(out, ADDR_BUFSIZE, "%.*s", (int) strcspn(o, ","), o);
+        for (; *o; o++)
+            n += *o == ',';
+        return n;
+    }
+    return 0;
+}
+
+/* add_entry - "=KEY TEXT" into T; "==ALIAS OWNERS" is a reverse index entry. */
 static void add_entry(struct table *t, char *line)
 {
     struct entry *e;
@@ -70,8 +92,10 @@ static void add_entry(struct table *t, char *line)
     *sp = '\0';
     e = &t->entries[t->count++];
     e->key = line;
-    e->ok = record_decode(line[0] == '@' ? RECORD_DOMAIN : RECORD_USER, sp + 1,
-                          strlen(sp + 1), &e->rec, err, sizeof(err)) == 0;
+    e->owners = line[0] == '=' ? sp + 1 : NULL;
+    e->ok = e->owners == NULL
+        && record_decode(line[0] == '@' ? RECORD_DOMAIN : RECORD_USER, sp + 1,
+                         strlen(sp + 1), &e->rec, err, sizeof(err)) == 0;
 }
 
 /* check_result - the properties of one successful decision. */
@@ -196,7 +220,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static struct table t;
     struct decide_rcpt rcpts[MAX_RCPTS];
     const char *args[MAX_RCPTS][MAX_ARGS + 1];
-    struct decide_settings settings = {0};     /* no reverse index, no guard */
+    struct decide_settings settings = {0};     /* no guard */
     struct decide_result res = {0}, res2 = {0};
     char err[DECIDE_ERR_MAX], *text, *line, *next;
     size_t nrcpt = 0;
@@ -210,6 +234,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     settings.delimiters = delimiter_sets[(data[0] >> 1) & 7];
     settings.now = (time_t) data[1] << 24;
     settings.propagate_extension = (data[0] >> 4) & 1;
+    settings.owner = (data[0] & 0x20) ? owner : NULL;
     text = fuzz_strndup(data + 2, size - 2);
     t.count = 0;
     for (line = text; line != NULL; line = next) {
