@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "config.h"
+#include "policy/config.h"   /* not autoconf's config.h */
 #include "record.h"
 #include "store.h"
 

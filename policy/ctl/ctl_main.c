@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "actor.h"
-#include "config.h"
+#include "policy/config.h"   /* not autoconf's config.h */
 #include "ctl.h"
 
 #ifndef PACKAGE_VERSION
