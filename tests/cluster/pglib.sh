@@ -15,7 +15,13 @@
 # function fails loudly, with the server's log, and returns non-zero: a test
 # that needs PostgreSQL fails when it cannot have one, it never skips.
 
-PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+# Debian keeps the server binaries off PATH; elsewhere (Fedora) they are on it.
+if [ -z "${PG_BIN:-}" ]; then
+    PG_BIN=/usr/lib/postgresql/15/bin
+    if [ ! -x "$PG_BIN/initdb" ] && command -v initdb >/dev/null 2>&1; then
+        PG_BIN=$(dirname "$(command -v initdb)")
+    fi
+fi
 PG_DIR=${PG_DIR:-}
 
 # pg_as - run a server binary as the account that owns the cluster.
