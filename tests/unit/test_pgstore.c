@@ -10,7 +10,7 @@
  * our names; a schema newer than this build refused (check and apply), an
  * older one upgraded; apply (puts, deletes, notes, journal rows with actor
  * and node, the reverse index), compare-and-set conflicts that change
- * nothing; NOTIFY seen by a second connection; the journal in id order
+ * nothing, also when another writer creates a key while the change runs; NOTIFY seen by a second connection; the journal in id order
  * with limits; a snapshot that a concurrent change does not disturb, and
  * its position; owners; pruning and the oldest id; replica positions; the
  * server stopped (fast and immediate) and started again; and 10^5 ops in
@@ -424,6 +424,42 @@ static void test_apply_conflicts(void **state)
     apply1(fx, "adam@corp.example", USER_A, USER_M);
 }
 
+/*
+ * test_insert_race - another writer creates a key this change expects
+ * absent after the comparison and before the insert (its transaction
+ * commits while ours waits on the key): a conflict, not an overwrite.
+ */
+static void test_insert_race(void **state)
+{
+    struct fixture *fx = *state;
+    PGconn *other;
+    PGresult *res;
+    struct change ch;
+    char buf[256];
+
+    init_db(fx);
+    other = PQconnectdb(fx->conninfo);
+    assert_int_equal(PQstatus(other), CONNECTION_OK);
+    /* sent, not waited for: the server holds the key for two seconds, then commits */
+    assert_int_equal(PQsendQuery(other, "BEGIN; INSERT INTO records VALUES"
+                                 " ('adam@corp.example', '" USER_E "', 'eve@pop.example');"
+                                 " SELECT pg_sleep(2); COMMIT"), 1);
+    usleep(500 * 1000);
+    begin(&ch);
+    put(&ch, "adam@corp.example", NULL, USER_A);
+    put(&ch, "bob@corp.example", NULL, USER_A);
+    CHECK_RC(pgstore_apply(fx->db, &ch, NULL, fx->err), PGSTORE_CONFLICT);
+    CHECK_STR(fx->err, "adam@corp.example was created meanwhile; nothing applied");
+    change_free(&ch);
+    while ((res = PQgetResult(other)) != NULL)
+        PQclear(res);
+    PQfinish(other);
+    CHECK_STR(sql_text(fx, "SELECT value FROM records WHERE key = 'adam@corp.example'", buf,
+                       sizeof(buf)), USER_E);
+    assert_int_equal(sql_ll(fx, "SELECT count(*) FROM records"), 1);
+    assert_int_equal(sql_ll(fx, "SELECT count(*) FROM journal"), 0);
+}
+
 static void test_notify(void **state)
 {
     struct fixture *fx = *state;
@@ -790,6 +826,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_older_schema_upgraded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_puts_deletes_notes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_conflicts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_insert_race, setup, teardown),
         cmocka_unit_test_setup_teardown(test_notify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_since, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot, setup, teardown),
