@@ -7,6 +7,7 @@ set -eu
 PACKAGES="build-essential autoconf automake libtool pkg-config
   libmilter-dev libtdb-dev tdb-tools libcmocka-dev libcsv-dev libjansson-dev libssl-dev
   libidn2-dev libunistring-dev
+  libpq-dev postgresql-15 postgresql-client-15
   postfix swaks miltertest libwrap0 python3 iproute2 util-linux valgrind
   groff-base man-db m4
   debhelper dpkg-dev lintian rpm systemd fakeroot
