@@ -8,9 +8,11 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -62,6 +64,10 @@ static const struct config_key config_keys[] = {
     {"stats_interval", TYPE_UINT, OFF(stats_interval), "3600", 0, 86400, NULL},
     {"allow_root", TYPE_BOOL, OFF(allow_root), "no", 0, 0, NULL},
     {"hash_size", TYPE_UINT, OFF(hash_size), "100003", 31, 100000007, NULL},
+    /* Several MX hosts, one state (DESIGN section 11): a libpq conninfo; "" = single host. */
+    {"shared_store", TYPE_STRING, OFF(shared_store), "", 0, 0, NULL},
+    {"node_name", TYPE_STRING, OFF(node_name), "", 0, 0, NULL},
+    {"replica_wait", TYPE_UINT, OFF(replica_wait), "10", 0, 3600, NULL},
 };
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -117,6 +123,11 @@ static const char *check_string(const struct config_key *key, const char *value)
     if (strcmp(key->name, "instance") == 0 && value[0] == '\0')
         return "must not be empty";
     /* The trace header's parts are separated by ';'. */
+    /* node_name is journaled and shown by status: a token, like a host name. */
+    if (strcmp(key->name, "node_name") == 0)
+        for (const char *p = value; *p; p++)
+            if (!isalnum((unsigned char) *p) && !strchr(".-_", *p))
+                return "must be letters, digits, '.', '-' or '_'";
     if (strcmp(key->name, "instance") == 0 && strchr(value, ';') != NULL)
         return "must not contain ';'";
     if (strcmp(key->name, "recipient_delimiter") == 0)
@@ -339,4 +350,15 @@ void config_dump(const struct config *cfg, FILE *fp)
             break;
         }
     }
+}
+
+void config_node_name(const struct config *cfg, char out[CONFIG_STR_MAX])
+{
+    if (cfg->node_name[0] != '\0') {
+        snprintf(out, CONFIG_STR_MAX, "%s", cfg->node_name);
+        return;
+    }
+    if (gethostname(out, CONFIG_STR_MAX) < 0 || out[0] == '\0')
+        snprintf(out, CONFIG_STR_MAX, "localhost");
+    out[CONFIG_STR_MAX - 1] = '\0';
 }

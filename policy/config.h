@@ -38,6 +38,9 @@ struct config {
     unsigned stats_interval;    /* seconds; 0 = only at shutdown */
     int allow_root;
     unsigned hash_size;         /* for coexistctl init */
+    char shared_store[CONFIG_STR_MAX];  /* libpq conninfo; "" = the local TDB only */
+    char node_name[CONFIG_STR_MAX];     /* "" = the host name */
+    unsigned replica_wait;      /* seconds a write waits for the local replica */
 };
 
 /* config_defaults - fill CFG with the built-in defaults. */
@@ -58,6 +61,13 @@ int config_load(struct config *cfg, const char *path, int missing_ok,
  * Returns 0, or -1 when OUT (OUTLEN bytes) is too small.
  */
 int config_beside(const char *file, const char *db, char *out, size_t outlen);
+
+/*
+ * config_node_name - CFG's node_name, or the host name when it is empty,
+ * into OUT (CONFIG_STR_MAX bytes): how this host names itself in the shared
+ * journal and the replica positions.
+ */
+void config_node_name(const struct config *cfg, char out[CONFIG_STR_MAX]);
 
 /* config_dump - write every key = value to FP (the effective config). */
 #include <stdio.h>

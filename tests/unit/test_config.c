@@ -292,6 +292,9 @@ static const struct error_case error_cases[] = {
     {"trace_header = X-Bad:\n", 1, "trace_header: 'X-Bad:' is not a valid header name"},
     {"instance =\n", 1, "instance: '' must not be empty"},
     {"instance = mx1;r=*\n", 1, "instance: 'mx1;r=*' must not contain ';'"},
+    {"node_name = mx1/x\n", 1,
+     "node_name: 'mx1/x' must be letters, digits, '.', '-' or '_'"},
+    {"replica_wait = 3601\n", 1, "replica_wait: '3601' number out of range"},
     {"recipient_delimiter = a\n", 1,
      "recipient_delimiter: 'a' must be punctuation characters other than @"},
     {"recipient_delimiter = +@\n", 1,
@@ -473,7 +476,10 @@ static const char default_dump[] =
     "log_stderr = no\n"
     "stats_interval = 3600\n"
     "allow_root = no\n"
-    "hash_size = 100003\n";
+    "hash_size = 100003\n"
+    "shared_store = \n"
+    "node_name = \n"
+    "replica_wait = 10\n";
 
 /* dump_text - config_dump into a malloc'd string. */
 static char *dump_text(const struct config *cfg)
