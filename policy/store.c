@@ -267,6 +267,36 @@ int store_get(struct store *st, const char *key, struct record *rec)
     return 1;
 }
 
+int store_get_text(struct store *st, const char *key, char *text, size_t len)
+{
+    TDB_DATA val;
+
+    if (key[0] == STORE_REVERSE_PREFIX)
+        return 0;
+    st->tdb_msg[0] = '\0';
+    val = tdb_fetch(st->tdb, store_key(key));
+    if (val.dptr == NULL) {
+        if (tdb_error(st->tdb) == TDB_ERR_NOEXIST)
+            return 0;
+        return store_tdb_fail(st, "fetch");
+    }
+    if (val.dsize >= len || memchr(val.dptr, '\0', val.dsize) != NULL) {
+        /* No text at all: a stand-in that is stable for the same bytes and
+         * can be no record ("v=" starts every one), so a damaged record can
+         * still be compared, and removed. */
+        unsigned long long h = 1469598103934665603ULL;
+
+        for (size_t i = 0; i < val.dsize; i++)
+            h = (h ^ val.dptr[i]) * 1099511628211ULL;
+        snprintf(text, len, "!undecodable len=%zu fnv=%016llx", val.dsize, h);
+    } else {
+        memcpy(text, val.dptr, val.dsize);
+        text[val.dsize] = '\0';
+    }
+    free(val.dptr);
+    return 1;
+}
+
 int store_read_lock(struct store *st)
 {
     st->tdb_msg[0] = '\0';

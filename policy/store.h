@@ -72,6 +72,16 @@ const char *store_path(const struct store *st);
 int store_get(struct store *st, const char *key, struct record *rec);
 
 /*
+ * store_get_text - KEY's stored text as it is, undecoded, into TEXT (LEN
+ * bytes): 1, 0 if absent, -1 on an error. A value that is no text (longer
+ * than LEN - 1, a NUL in it) is given as a stand-in that starts with '!'
+ * and is the same for the same bytes. What a change compares for
+ * compare-and-set, so that a record that no longer decodes can still be
+ * removed or replaced.
+ */
+int store_get_text(struct store *st, const char *key, char *text, size_t len);
+
+/*
  * store_read_lock / store_read_unlock - one read lock over the whole store
  * for a batch of store_get calls (the milter's lookups for one message).
  * The batch then sees one committed state: a writer's commit waits for the

@@ -9,6 +9,8 @@
 #include <time.h>
 
 #include "policy/config.h"   /* not autoconf's config.h */
+#include "backend.h"
+#include "change.h"
 #include "record.h"
 #include "store.h"
 
@@ -23,6 +25,12 @@ struct ctl {
     struct config cfg;
     const char *db_path;
     struct store *st;           /* open for every verb but init */
+    /* Writing verbs: where changes go, and the change being built (ctl_write.c). */
+    struct backend *be;
+    int shared;                 /* be is the shared store; st its local replica */
+    struct change change;
+    long long last_id;          /* the shared journal id of the last commit */
+    int conflict;               /* the last commit lost a race: run the verb again */
     char actor[RECORD_ACTOR_MAX + 1];
     time_t now;
     /* Parsed verb options; NULL or 0 when not given. */
@@ -60,6 +68,20 @@ int ctl_history(struct ctl *c, int nargs, char **args);
 int ctl_check(struct ctl *c, int nargs, char **args);
 int ctl_stats(struct ctl *c, int nargs, char **args);
 int ctl_reverse(struct ctl *c, int nargs, char **args);
+
+/*
+ * Building and applying a verb's change (ctl_write.c). ctl_put/ctl_delete
+ * take the record as the store holds it now for compare-and-set; ctl_commit
+ * applies the whole change through c->be and returns an exit code (on a
+ * conflict with c->conflict set). NOTHING is what the user is told was not
+ * done ("nothing changed").
+ */
+int ctl_change_begin(struct ctl *c);
+int ctl_put(struct ctl *c, const char *key, struct record *rec);
+int ctl_delete(struct ctl *c, const char *key);
+int ctl_note(struct ctl *c, const char *key, const char *old_text, const char *new_text);
+int ctl_commit(struct ctl *c, int bulk, const char *nothing);
+int ctl_replica_sync(struct ctl *c, long long id, int after_write);
 
 /* Helpers shared by the verb files. */
 int ctl_key(struct ctl *c, const char *address, char key[ADDR_BUFSIZE]);

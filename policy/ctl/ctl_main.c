@@ -155,6 +155,38 @@ static int load_config(struct ctl *c, const char *path, int explicit)
     return EX_OK;
 }
 
+/* open_backend - where a writing verb's change goes: the local store. */
+static int open_backend(struct ctl *c)
+{
+    if ((c->be = backend_tdb(c->st)) == NULL) {
+        fprintf(c->err, "coexistctl: out of memory\n");
+        return EX_OSERR;
+    }
+    return EX_OK;
+}
+
+/* How often a verb that lost a race to another writer is run again. */
+#define CTL_CONFLICT_TRIES 3
+
+/*
+ * run_verb - VERB, again on the fresh state when its change lost a race
+ * (compare-and-set found a record changed since it was read): writers
+ * serialize in the store instead of one undoing the other.
+ */
+static int run_verb(struct ctl *c, const struct ctl_verb *verb, int npos, char **positional)
+{
+    int rc = EX_OK;
+
+    for (int tries = 0; tries < CTL_CONFLICT_TRIES; tries++) {
+        c->conflict = 0;
+        rc = verb->run(c, npos, positional);
+        if (!c->conflict)
+            break;
+        fprintf(c->err, "coexistctl: running %s again on the current state\n", verb->name);
+    }
+    return rc;
+}
+
 int ctl_main(int argc, char **argv, FILE *out, FILE *err, ctl_log_fn log, void *log_ctx)
 {
     const char *config_path = CONFIG_DEFAULT_PATH, *db = NULL;
@@ -219,8 +251,12 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *err, ctl_log_fn log, void *
     /* Before its own change, every writing verb brings an older store's index up. */
     if (rc == EX_OK && verb->writes && verb->run != ctl_init)
         rc = ctl_reverse_upgrade(&c);
+    if (rc == EX_OK && verb->writes && verb->run != ctl_init)
+        rc = open_backend(&c);
     if (rc == EX_OK)
-        rc = verb->run(&c, npos, positional);
+        rc = run_verb(&c, verb, npos, positional);
+    change_free(&c.change);
+    backend_free(c.be);
     store_close(c.st);
     free(positional);
     return rc;

@@ -16,12 +16,6 @@
 #include "timefmt.h"
 #include "trace.h"
 
-/* journal_actor - the actor word for a change: "login/uid". */
-static const char *journal_actor(struct ctl *c)
-{
-    return c->actor;
-}
-
 /*
  * give_to_directory_owner - root creating the store (or the trace secret)
  * in the milter's state directory (owned by the milter's user) hands the
@@ -117,16 +111,24 @@ static void log_put(struct ctl *c, const char *verb, const char *key, const stru
 }
 
 /*
- * put - store REC under KEY (journaled). The caller logs it with log_put
- * once it is committed: a command rolled back must not be in syslog.
+ * log_change - the syslog lines of a committed change, one per record op,
+ * from what was applied: a command rolled back must not be in syslog.
  */
-static int put(struct ctl *c, const char *key, struct record *rec)
+static void log_change(struct ctl *c, const char *verb)
 {
-    rec->changed = c->now;
-    snprintf(rec->actor, sizeof(rec->actor), "%s", c->actor);
-    if (store_put(c->st, key, rec, journal_actor(c)) < 0)
-        return ctl_store_fail(c);
-    return EX_OK;
+    for (size_t i = 0; i < c->change.nops; i++) {
+        const struct change_op *op = &c->change.ops[i];
+        struct record rec;
+        char why[256];
+
+        if (op->kind == CHANGE_OP_DELETE)
+            ctl_logf(c, "%s %s actor=%s", verb, op->key, c->actor);
+        else if (op->kind == CHANGE_OP_PUT
+                 && record_decode(op->key[0] == '@' ? RECORD_DOMAIN : RECORD_USER,
+                                  op->new_value, strlen(op->new_value), &rec, why,
+                                  sizeof(why)) == 0)
+            log_put(c, verb, op->key, &rec);
+    }
 }
 
 int ctl_add(struct ctl *c, int nargs, char **args)
@@ -173,9 +175,11 @@ int ctl_add(struct ctl *c, int nargs, char **args)
     rec.reverse = c->opt_reverse;
     if ((rc = ctl_refuse_links(c, key, &rec)) != EX_OK)
         return rc;
-    if ((rc = put(c, key, &rec)) == EX_OK)
-        log_put(c, "add", key, &rec);
-    return rc;
+    if ((rc = ctl_change_begin(c)) != EX_OK || (rc = ctl_put(c, key, &rec)) != EX_OK
+        || (rc = ctl_commit(c, 0, "nothing changed")) != EX_OK)
+        return rc;
+    log_change(c, "add");
+    return EX_OK;
 }
 
 /* collect_wave - the keys whose record has wave W. */
@@ -207,15 +211,13 @@ static int collect_wave_key(const char *key, const struct record *rec, void *ctx
 typedef int (*change_fn)(struct ctl *c, const char *key, struct record *rec,
                          const void *arg);
 
-/* change_keys - apply FN to every named key in one transaction. */
+/* change_keys - apply FN to every named key, as one change. */
 static int change_keys(struct ctl *c, const char *verb, char **keys, size_t nkeys,
                        change_fn fn, const void *arg)
 {
     struct record rec;
-    int rc = EX_OK;
+    int rc = ctl_change_begin(c);
 
-    if (store_begin(c->st) < 0)
-        return ctl_store_fail(c);
     for (size_t i = 0; i < nkeys && rc == EX_OK; i++) {
         int found = store_get(c->st, keys[i], &rec);
 
@@ -225,20 +227,25 @@ static int change_keys(struct ctl *c, const char *verb, char **keys, size_t nkey
             fprintf(c->err, "coexistctl: no record for '%s'; nothing changed\n", keys[i]);
             rc = EX_NOUSER;
         } else if ((rc = fn(c, keys[i], &rec, arg)) == EX_OK) {
-            rc = put(c, keys[i], &rec);
+            rc = ctl_put(c, keys[i], &rec);
         }
     }
-    if (rc != EX_OK) {
-        store_cancel(c->st);
+    if (rc != EX_OK || (rc = ctl_commit(c, 0, "nothing changed")) != EX_OK)
         return rc;
-    }
-    if (store_commit(c->st) < 0)
-        return ctl_store_fail(c);
-    for (size_t i = 0; i < nkeys; i++)
-        if (store_get(c->st, keys[i], &rec) > 0)
-            log_put(c, verb, keys[i], &rec);
+    log_change(c, verb);
     fprintf(c->out, "%s: %zu record%s changed\n", verb, nkeys, nkeys == 1 ? "" : "s");
     return EX_OK;
+}
+
+/* named_before - whether KEY is one of the first N of ARGS (normalized). */
+static int named_before(struct ctl *c, char **args, int n, const char *key)
+{
+    char other[ADDR_BUFSIZE];
+
+    for (int i = 0; i < n; i++)
+        if (ctl_key(c, args[i], other) == EX_OK && strcmp(other, key) == 0)
+            return 1;
+    return 0;
 }
 
 /* for_targets - run change_keys over ARGS or over --wave. */
@@ -264,7 +271,8 @@ static int for_targets(struct ctl *c, const char *verb, int nargs, char **args,
         for (int i = 0; wk.keys && i < nargs && rc == EX_OK; i++) {
             char key[ADDR_BUFSIZE];
 
-            if ((rc = ctl_key(c, args[i], key)) == EX_OK)
+            /* A key named twice is changed once: one change names a key once. */
+            if ((rc = ctl_key(c, args[i], key)) == EX_OK && !named_before(c, args, i, key))
                 wk.keys[wk.count++] = strdup(key);
         }
     }
@@ -376,27 +384,22 @@ int ctl_reverse(struct ctl *c, int nargs, char **args)
 int ctl_remove(struct ctl *c, int nargs, char **args)
 {
     char key[ADDR_BUFSIZE];
-    int rc = EX_OK;
+    int rc = ctl_change_begin(c);
 
-    if (store_begin(c->st) < 0)
-        return ctl_store_fail(c);
     for (int i = 0; i < nargs && rc == EX_OK; i++) {
         if ((rc = ctl_key(c, args[i], key)) != EX_OK)
             break;
-        if (store_delete(c->st, key, journal_actor(c)) < 0) {
-            fprintf(c->err, "coexistctl: %s; nothing changed\n", store_error(c->st));
+        /* Named twice: the second finds nothing left, as one by one would. */
+        if (named_before(c, args, i, key)) {
+            fprintf(c->err, "coexistctl: no record for '%s'; nothing changed\n", key);
             rc = EX_NOUSER;
+        } else {
+            rc = ctl_delete(c, key);
         }
     }
-    if (rc != EX_OK) {
-        store_cancel(c->st);
+    if (rc != EX_OK || (rc = ctl_commit(c, 0, "nothing changed")) != EX_OK)
         return rc;
-    }
-    if (store_commit(c->st) < 0)
-        return ctl_store_fail(c);
-    for (int i = 0; i < nargs; i++)
-        if (ctl_key(c, args[i], key) == EX_OK)
-            ctl_logf(c, "remove %s actor=%s", key, c->actor);
+    log_change(c, "remove");
     fprintf(c->out, "remove: %d record%s removed\n", nargs, nargs == 1 ? "" : "s");
     return EX_OK;
 }
@@ -489,42 +492,54 @@ static int import_empty_replace(struct ctl *c, const struct import_set *set,
 /* Imports this small journal each row; larger ones one summary entry. */
 #define IMPORT_JOURNAL_ROWS_MAX 1000
 
-/* import_write - the whole set in one transaction. */
+/* What drop_unlisted needs, and what it ran into. */
+struct unlisted {
+    struct ctl *c;
+    const struct import_set *set;
+    int rc;
+};
+
+/* drop_unlisted - --replace: delete every record the file does not name. */
+static int drop_unlisted(const char *key, const struct record *rec, void *ctx)
+{
+    struct unlisted *u = ctx;
+
+    (void) rec;
+    if (import_find(u->set, key) != NULL)
+        return 0;
+    return (u->rc = ctl_delete(u->c, key)) != EX_OK;
+}
+
+/* import_write - the whole set as one change: one transaction wherever it goes. */
 static int import_write(struct ctl *c, const struct import_set *set, const char *name)
 {
-    const char *actor = set->count <= IMPORT_JOURNAL_ROWS_MAX ? journal_actor(c) : NULL;
+    struct unlisted u = {c, set, EX_OK};
     char summary[512];
     struct record rec;
+    int rc = ctl_change_begin(c);
 
-    if (store_begin(c->st) < 0)
-        return ctl_store_fail(c);
-    if (c->opt_replace && store_wipe_records(c->st) < 0)
-        goto fail;
-    for (size_t i = 0; i < set->count; i++) {
+    if (rc == EX_OK && c->opt_replace && store_traverse(c->st, drop_unlisted, &u) < 0) {
+        if (u.rc == EX_OK)
+            fprintf(c->err, "coexistctl: %s; nothing imported\n", store_error(c->st));
+        return u.rc == EX_OK ? EX_IOERR : u.rc;
+    }
+    for (size_t i = 0; i < set->count && rc == EX_OK; i++) {
         import_row_record(&set->rows[i], &rec);
-        rec.changed = c->now;
-        snprintf(rec.actor, sizeof(rec.actor), "%s", c->actor);
-        if (store_put(c->st, set->rows[i].key, &rec, actor) < 0)
-            goto fail;
+        rc = ctl_put(c, set->rows[i].key, &rec);
     }
     snprintf(summary, sizeof(summary), "import:%zu-rows%s", set->count,
              c->opt_replace ? ":replace" : "");
-    if (store_journal_note(c->st, "!import", "-", summary, c->actor) < 0)
-        goto fail;
-    /* A failed commit (a full disk) has undone the transaction itself. */
-    if (store_commit(c->st) < 0) {
-        fprintf(c->err, "coexistctl: %s; nothing imported\n", store_error(c->st));
-        return EX_IOERR;
-    }
+    if (rc == EX_OK)
+        rc = ctl_note(c, "!import", "-", summary);
+    /* A big import is journaled on the local store as its summary only. */
+    if (rc != EX_OK
+        || (rc = ctl_commit(c, set->count > IMPORT_JOURNAL_ROWS_MAX, "nothing imported")) != EX_OK)
+        return rc;
     ctl_logf(c, "import %s rows=%zu%s actor=%s", name, set->count,
              c->opt_replace ? " replace" : "", c->actor);
     fprintf(c->out, "imported %zu record%s from %s%s\n", set->count,
             set->count == 1 ? "" : "s", name, c->opt_replace ? " (store replaced)" : "");
     return EX_OK;
-fail:
-    fprintf(c->err, "coexistctl: %s; nothing imported\n", store_error(c->st));
-    store_cancel(c->st);
-    return EX_IOERR;
 }
 
 int ctl_import(struct ctl *c, int nargs, char **args)

@@ -1,0 +1,137 @@
+/*
+ * ctl_write.c - how a writing verb's change reaches the state: the verb
+ * reads the store as it is, records each change with ctl_put, ctl_delete
+ * and ctl_note (each with the record it saw, for compare-and-set), and
+ * ctl_commit hands the whole set to the backend: the local TDB, or the
+ * shared database when shared_store is set (backend.h). No verb knows
+ * which; none writes the store itself.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "backend.h"
+#include "ctl.h"
+
+/* ctl_change_begin - a new, empty change by this actor on this node. */
+int ctl_change_begin(struct ctl *c)
+{
+    char err[CHANGE_ERR_MAX], node[CONFIG_STR_MAX];
+
+    change_free(&c->change);
+    config_node_name(&c->cfg, node);
+    if (change_init(&c->change, c->actor, node, err) < 0) {
+        fprintf(c->err, "coexistctl: %s\n", err);
+        return EX_OSERR;
+    }
+    return EX_OK;
+}
+
+/*
+ * current_text - KEY's record text as the store holds it (decoded or not:
+ * a corrupt record can still be removed) into TEXT; 1, 0 if absent, or an
+ * exit code (negative) on a store error.
+ */
+static int current_text(struct ctl *c, const char *key, char text[RECORD_TEXT_MAX + 1])
+{
+    int found = store_get_text(c->st, key, text, RECORD_TEXT_MAX + 1);
+
+    return found < 0 ? -ctl_store_fail(c) : found;
+}
+
+/* ctl_put - change KEY to REC (stamped with now and the actor). */
+int ctl_put(struct ctl *c, const char *key, struct record *rec)
+{
+    char old[RECORD_TEXT_MAX + 1], text[RECORD_TEXT_MAX + 1], err[CHANGE_ERR_MAX];
+    int found;
+
+    rec->changed = c->now;
+    snprintf(rec->actor, sizeof(rec->actor), "%s", c->actor);
+    if ((found = current_text(c, key, old)) < 0)
+        return -found;
+    if (record_encode(rec, text, sizeof(text)) < 0) {
+        fprintf(c->err, "coexistctl: the record of '%s' would be too long\n", key);
+        return EX_DATAERR;
+    }
+    if (change_put(&c->change, key, found ? old : NULL, text, err) < 0) {
+        fprintf(c->err, "coexistctl: cannot record the change of %s: %s\n", key, err);
+        return EX_DATAERR;
+    }
+    return EX_OK;
+}
+
+/* ctl_delete - remove KEY; EX_NOUSER (said) if there is no such record. */
+int ctl_delete(struct ctl *c, const char *key)
+{
+    char old[RECORD_TEXT_MAX + 1], err[CHANGE_ERR_MAX];
+    int found;
+
+    if ((found = current_text(c, key, old)) < 0)
+        return -found;
+    if (found == 0) {
+        fprintf(c->err, "coexistctl: no record for '%s'; nothing changed\n", key);
+        return EX_NOUSER;
+    }
+    if (change_delete(&c->change, key, old, err) < 0) {
+        fprintf(c->err, "coexistctl: %s\n", err);
+        return EX_DATAERR;
+    }
+    return EX_OK;
+}
+
+/* ctl_note - a free-form journal entry in the same change (an import summary). */
+int ctl_note(struct ctl *c, const char *key, const char *old_text, const char *new_text)
+{
+    char err[CHANGE_ERR_MAX];
+
+    if (change_note(&c->change, key, old_text, new_text, err) < 0) {
+        fprintf(c->err, "coexistctl: %s\n", err);
+        return EX_SOFTWARE;
+    }
+    return EX_OK;
+}
+
+/*
+ * ctl_commit - apply the change whole or not at all. BULK journals it as
+ * its notes only (a big import on the local store). A conflict (another
+ * writer changed a key since it was read) sets c->conflict: ctl_main runs
+ * the verb again on the fresh state. NOTHING (said to the user) names
+ * what was not done: "nothing changed", "nothing imported".
+ */
+int ctl_commit(struct ctl *c, int bulk, const char *nothing)
+{
+    char err[BACKEND_ERR_MAX];
+    int rc = backend_apply(c->be, &c->change, bulk, &c->last_id, err);
+
+    switch (rc) {
+    case CHANGE_OK:
+        return ctl_replica_sync(c, c->last_id, 1);
+    case CHANGE_CONFLICT:
+        c->conflict = 1;
+        fprintf(c->err, "coexistctl: %s; %s\n", err, nothing);
+        return EX_TEMPFAIL;
+    case CHANGE_UNAVAILABLE:
+        fprintf(c->err, "coexistctl: the shared store is unavailable: %s; %s\n", err,
+                nothing);
+        return EX_TEMPFAIL;
+    default:
+        fprintf(c->err, "coexistctl: %s; %s\n", err, nothing);
+        return EX_IOERR;
+    }
+}
+
+/*
+ * ctl_replica_sync - with the shared store, wait until this host's replica
+ * has applied the shared journal up to ID, so that "the next message sees
+ * it" holds where the admin typed the command. The local store needs no
+ * wait: the change is in it.
+ */
+int ctl_replica_sync(struct ctl *c, long long id, int after_write)
+{
+    (void) id;
+    (void) after_write;
+    if (!c->shared)
+        return EX_OK;
+    fprintf(c->err, "coexistctl: shared_store: replica wait not available\n");
+    return EX_SOFTWARE;
+}
