@@ -95,7 +95,17 @@ static int tdb_latest_id(struct backend *be, long long *id, char err[BACKEND_ERR
     return CHANGE_OK;
 }
 
-static const struct backend_ops tdb_ops = {"tdb", tdb_apply, tdb_latest_id, NULL};
+static int tdb_history(struct backend *be, const char *key, unsigned limit,
+                       journal_visit_fn fn, void *ctx, char err[BACKEND_ERR_MAX])
+{
+    if (store_journal(be->st, key, limit, fn, ctx) < 0) {
+        snprintf(err, BACKEND_ERR_MAX, "%s", store_error(be->st));
+        return CHANGE_ERROR;
+    }
+    return CHANGE_OK;
+}
+
+static const struct backend_ops tdb_ops = {"tdb", tdb_apply, tdb_latest_id, tdb_history, NULL};
 
 struct backend *backend_tdb(struct store *st)
 {
@@ -122,6 +132,12 @@ int backend_apply(struct backend *be, const struct change *ch, int bulk, long lo
 int backend_latest_id(struct backend *be, long long *id, char err[BACKEND_ERR_MAX])
 {
     return be->ops->latest_id(be, id, err);
+}
+
+int backend_history(struct backend *be, const char *key, unsigned limit, journal_visit_fn fn,
+                    void *ctx, char err[BACKEND_ERR_MAX])
+{
+    return be->ops->history(be, key, limit, fn, ctx, err);
 }
 
 void backend_free(struct backend *be)

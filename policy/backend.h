@@ -39,6 +39,15 @@ struct backend *backend_tdb(struct store *st);
  */
 struct backend *backend_postgresql(const char *conninfo, int *rc, char err[BACKEND_ERR_MAX]);
 
+/*
+ * backend_init_shared - create the shared store's schema at CONNINFO
+ * ("coexistctl init --shared"): one transaction; a database that has it,
+ * or tables of that name that are not ours, is refused. Returns a
+ * change_result; *DATABASE_ID (BACKEND_ERR_MAX bytes) names the new store.
+ */
+int backend_init_shared(const char *conninfo, char database_id[BACKEND_ERR_MAX],
+                        char err[BACKEND_ERR_MAX]);
+
 /* backend_name - "tdb" or "postgresql". */
 const char *backend_name(const struct backend *be);
 
@@ -52,6 +61,15 @@ int backend_apply(struct backend *be, const struct change *ch, int bulk, long lo
 
 /* backend_latest_id - the newest id of the shared journal (0 for tdb). */
 int backend_latest_id(struct backend *be, long long *id, char err[BACKEND_ERR_MAX]);
+
+/*
+ * backend_history - the journal of where changes are applied, newest
+ * first, for KEY only unless NULL, at most LIMIT entries (0: all): the
+ * store's own journal, or the shared one (with each entry's node).
+ * FN returns non-zero to stop. Returns a change_result.
+ */
+int backend_history(struct backend *be, const char *key, unsigned limit, journal_visit_fn fn,
+                    void *ctx, char err[BACKEND_ERR_MAX]);
 
 /* backend_free - close what the backend opened (never the tdb store). */
 void backend_free(struct backend *be);

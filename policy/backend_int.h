@@ -11,6 +11,8 @@ struct backend_ops {
     int (*apply)(struct backend *be, const struct change *ch, int bulk, long long *last_id,
                  char err[BACKEND_ERR_MAX]);
     int (*latest_id)(struct backend *be, long long *id, char err[BACKEND_ERR_MAX]);
+    int (*history)(struct backend *be, const char *key, unsigned limit, journal_visit_fn fn,
+                   void *ctx, char err[BACKEND_ERR_MAX]);
     void (*close)(struct backend *be);     /* NULL: nothing of its own */
 };
 

@@ -27,12 +27,44 @@ static int pg_latest_id(struct backend *be, long long *id, char err[BACKEND_ERR_
     return pgstore_latest_id(be->db, id, err);
 }
 
+/* What pg_history hands on, row by row, as the store's journal would. */
+struct pg_history_ctx {
+    journal_visit_fn fn;
+    void *ctx;
+};
+
+static int pg_history_row(const struct pgstore_row *row, void *ctx)
+{
+    const struct pg_history_ctx *h = ctx;
+    struct journal_entry e = {
+        .seq = (unsigned long long) row->id,
+        .when = row->at,
+        .actor = row->actor ? row->actor : "-",
+        .key = row->key ? row->key : "-",
+        .old_value = row->old_value ? row->old_value : "-",
+        .new_value = row->new_value ? row->new_value : "-",
+        .node = row->node,
+    };
+
+    return h->fn(&e, h->ctx);
+}
+
+static int pg_history(struct backend *be, const char *key, unsigned limit, journal_visit_fn fn,
+                      void *ctx, char err[BACKEND_ERR_MAX])
+{
+    struct pg_history_ctx h = {fn, ctx};
+    int n = pgstore_history(be->db, key, (long) limit, pg_history_row, &h, err);
+
+    return n < 0 ? n : CHANGE_OK;
+}
+
 static void pg_close(struct backend *be)
 {
     pgstore_close(be->db);
 }
 
-static const struct backend_ops pg_ops = {"postgresql", pg_apply, pg_latest_id, pg_close};
+static const struct backend_ops pg_ops = {"postgresql", pg_apply, pg_latest_id, pg_history,
+                                         pg_close};
 
 struct backend *backend_postgresql(const char *conninfo, int *rc, char err[BACKEND_ERR_MAX])
 {
@@ -54,7 +86,32 @@ struct backend *backend_postgresql(const char *conninfo, int *rc, char err[BACKE
     return be;
 }
 
+int backend_init_shared(const char *conninfo, char database_id[BACKEND_ERR_MAX],
+                        char err[BACKEND_ERR_MAX])
+{
+    struct pgstore *db = NULL;
+    int rc;
+
+    database_id[0] = '\0';
+    if ((rc = pgstore_connect(conninfo, &db, err)) != PGSTORE_OK)
+        return rc;
+    if ((rc = pgstore_init(db, err)) == PGSTORE_OK)
+        snprintf(database_id, BACKEND_ERR_MAX, "%s", pgstore_database_id(db));
+    pgstore_close(db);
+    return rc;
+}
+
 #else
+
+int backend_init_shared(const char *conninfo, char database_id[BACKEND_ERR_MAX],
+                        char err[BACKEND_ERR_MAX])
+{
+    (void) conninfo;
+    database_id[0] = '\0';
+    snprintf(err, BACKEND_ERR_MAX, "this coexistctl was built without PostgreSQL "
+             "(configure --without-postgresql)");
+    return CHANGE_ERROR;
+}
 
 struct backend *backend_postgresql(const char *conninfo, int *rc, char err[BACKEND_ERR_MAX])
 {

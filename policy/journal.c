@@ -124,6 +124,7 @@ int store_journal(struct store *st, const char *key, unsigned limit,
                  (int) (val.dsize < JOURNAL_TEXT_MAX ? val.dsize : JOURNAL_TEXT_MAX), val.dptr);
         free(val.dptr);
         entry.seq = seq;
+        entry.node = NULL;
         if (parse_entry(buf, &entry) < 0)
             return store_fail(st, "%s: corrupt journal entry %llu", st->path, seq);
         if (key != NULL && strcmp(entry.key, key) != 0)

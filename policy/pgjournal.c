@@ -61,6 +61,27 @@ int pgstore_journal_since(struct pgstore *db, long long position, long limit,
     return rc;
 }
 
+int pgstore_history(struct pgstore *db, const char *key, long limit, pgstore_row_fn fn,
+                    void *ctx, char err[PGSTORE_ERR_MAX])
+{
+    char lim[32];
+    const char *params[2] = {key, limit > 0 ? lim : NULL};
+    PGresult *res;
+    int rc;
+
+    snprintf(lim, sizeof(lim), "%ld", limit);
+    /* LIMIT NULL is no limit; a NULL key is every key. */
+    res = pg_exec(db, "SELECT id, extract(epoch FROM at)::bigint, actor, node, key, old, new"
+                  " FROM journal WHERE $1::text IS NULL OR key = $1"
+                  " ORDER BY id DESC LIMIT $2::bigint", 2, params, "reading the journal",
+                  &rc, err);
+    if (res == NULL)
+        return rc;
+    rc = visit_rows(res, fn, ctx);
+    PQclear(res);
+    return rc;
+}
+
 /* one_value - the bigint of a one-row, one-column query. */
 static int one_value(struct pgstore *db, const char *sql, const char *what,
                      long long *value, char *err)

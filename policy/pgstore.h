@@ -160,6 +160,14 @@ int pgstore_journal_since(struct pgstore *db, long long position, long limit,
 int pgstore_latest_id(struct pgstore *db, long long *id, char err[PGSTORE_ERR_MAX]);
 
 /*
+ * pgstore_history - the journal newest first, for KEY only unless NULL, at
+ * most LIMIT rows (0: all): what "coexistctl history" shows with the
+ * shared store. Returns the number of rows visited, or a result code.
+ */
+int pgstore_history(struct pgstore *db, const char *key, long limit, pgstore_row_fn fn,
+                    void *ctx, char err[PGSTORE_ERR_MAX]);
+
+/*
  * pgstore_oldest_id - the lowest id the journal still holds completely:
  * rows below it may have been pruned. A follower at position P has missed
  * rows (and needs a snapshot) iff P + 1 < *ID.

@@ -125,6 +125,7 @@ struct journal_entry {
     const char *key;
     const char *old_value;      /* "-" when created */
     const char *new_value;      /* "-" when removed */
+    const char *node;           /* the host that made it (shared journal), or NULL */
 };
 typedef int (*journal_visit_fn)(const struct journal_entry *entry, void *ctx);
 

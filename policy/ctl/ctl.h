@@ -44,6 +44,7 @@ struct ctl {
     int opt_replace;
     int opt_allow_empty;
     int opt_reverse;
+    int opt_shared;
 };
 
 /*

@@ -37,6 +37,7 @@ static const struct ctl_option ctl_options[] = {
     {"--replace", 'r', 0, offsetof(struct ctl, opt_replace)},
     {"--allow-empty", 'e', 0, offsetof(struct ctl, opt_allow_empty)},
     {"--reverse", 'v', 0, offsetof(struct ctl, opt_reverse)},
+    {"--shared", 'S', 0, offsetof(struct ctl, opt_shared)},
 };
 
 struct ctl_verb {
@@ -49,7 +50,7 @@ struct ctl_verb {
 };
 
 static const struct ctl_verb ctl_verbs[] = {
-    {"init", ctl_init, 0, 0, "h", "init [--hash-size N]", 1},
+    {"init", ctl_init, 0, 0, "hS", "init [--hash-size N] | init --shared", 1},
     {"add", ctl_add, 2, 2, "mwv", "add ADDRESS ALIAS [--mode bcc|rewrite] [--wave W] [--reverse] | add @DOMAIN @LEGACYDOMAIN [--mode bcc|rewrite] [--reverse]", 1},
     {"migrate", ctl_migrate, 0, -1, "wa", "migrate ADDRESS... | --wave W [--at TIME]", 1},
     {"unmigrate", ctl_unmigrate, 0, -1, "w", "unmigrate ADDRESS... | --wave W", 1},
@@ -155,14 +156,47 @@ static int load_config(struct ctl *c, const char *path, int explicit)
     return EX_OK;
 }
 
-/* open_backend - where a writing verb's change goes: the local store. */
+/*
+ * open_backend - where a writing verb's change goes, and whose journal
+ * history reads: the local store, or with shared_store the database (the
+ * local store is then its replica, read by the verbs, kept by "follow").
+ */
 static int open_backend(struct ctl *c)
 {
-    if ((c->be = backend_tdb(c->st)) == NULL) {
+    char err[BACKEND_ERR_MAX];
+    int rc;
+
+    if (c->cfg.shared_store[0] == '\0') {
+        if ((c->be = backend_tdb(c->st)) != NULL)
+            return EX_OK;
         fprintf(c->err, "coexistctl: out of memory\n");
         return EX_OSERR;
     }
-    return EX_OK;
+    c->shared = 1;
+    if ((c->be = backend_postgresql(c->cfg.shared_store, &rc, err)) != NULL)
+        return EX_OK;
+    fprintf(c->err, "coexistctl: shared_store: %s; nothing changed\n", err);
+    return rc == CHANGE_UNAVAILABLE ? EX_TEMPFAIL : EX_CONFIG;
+}
+
+/*
+ * sync_replica - with the shared store, a writing verb reads the local
+ * replica: wait until it has applied the database's latest change, so the
+ * verb decides on the state it will compare-and-set against.
+ */
+static int sync_replica(struct ctl *c)
+{
+    char err[BACKEND_ERR_MAX];
+    long long latest;
+    int rc;
+
+    if (!c->shared)
+        return EX_OK;
+    if ((rc = backend_latest_id(c->be, &latest, err)) != CHANGE_OK) {
+        fprintf(c->err, "coexistctl: shared_store: %s; nothing changed\n", err);
+        return rc == CHANGE_UNAVAILABLE ? EX_TEMPFAIL : EX_IOERR;
+    }
+    return ctl_replica_sync(c, latest, 0);
 }
 
 /* How often a verb that lost a race to another writer is run again. */
@@ -179,6 +213,8 @@ static int run_verb(struct ctl *c, const struct ctl_verb *verb, int npos, char *
 
     for (int tries = 0; tries < CTL_CONFLICT_TRIES; tries++) {
         c->conflict = 0;
+        if (verb->writes && (rc = sync_replica(c)) != EX_OK)
+            break;
         rc = verb->run(c, npos, positional);
         if (!c->conflict)
             break;
@@ -237,7 +273,8 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *err, ctl_log_fn log, void *
     if (positional == NULL)
         return EX_OSERR;
     rc = parse_verb_args(&c, verb, argc - i - 1, argv + i + 1, positional, &npos);
-    if (rc == EX_OK && verb->writes && verb->run != ctl_init)
+    /* With the shared store a writing verb writes the database, not the store. */
+    if (rc == EX_OK && verb->writes && verb->run != ctl_init && c.cfg.shared_store[0] == '\0')
         rc = check_owner(&c);
     if (rc == EX_OK && verb->run != ctl_init) {
         char serr[STORE_ERR_MAX];
@@ -248,10 +285,11 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *err, ctl_log_fn log, void *
             rc = EX_NOINPUT;
         }
     }
-    /* Before its own change, every writing verb brings an older store's index up. */
-    if (rc == EX_OK && verb->writes && verb->run != ctl_init)
+    /* Before its own change, every writing verb brings an older store's
+     * index up (a replica gets its index from follow's snapshot). */
+    if (rc == EX_OK && verb->writes && verb->run != ctl_init && c.cfg.shared_store[0] == '\0')
         rc = ctl_reverse_upgrade(&c);
-    if (rc == EX_OK && verb->writes && verb->run != ctl_init)
+    if (rc == EX_OK && (verb->writes || verb->run == ctl_history) && verb->run != ctl_init)
         rc = open_backend(&c);
     if (rc == EX_OK)
         rc = run_verb(&c, verb, npos, positional);

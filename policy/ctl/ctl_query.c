@@ -271,14 +271,15 @@ static int print_entry(const struct journal_entry *e, void *ctx)
     char when[TIMEFMT_BUFSIZE];
 
     timefmt_format(e->when, when);
-    fprintf(c->out, "%s %s %s\n    old: %s\n    new: %s\n", when, e->actor, e->key,
-            e->old_value, e->new_value);
+    fprintf(c->out, "%s %s%s%s %s\n    old: %s\n    new: %s\n", when, e->actor,
+            e->node ? " node=" : "", e->node ? e->node : "", e->key, e->old_value,
+            e->new_value);
     return 0;
 }
 
 int ctl_history(struct ctl *c, int nargs, char **args)
 {
-    char key[ADDR_BUFSIZE], *end;
+    char key[ADDR_BUFSIZE], *end, err[BACKEND_ERR_MAX];
     unsigned long limit = 0;
     int rc;
 
@@ -291,8 +292,12 @@ int ctl_history(struct ctl *c, int nargs, char **args)
     }
     if (nargs == 1 && (rc = ctl_key(c, args[0], key)) != EX_OK)
         return rc;
-    if (store_journal(c->st, nargs == 1 ? key : NULL, (unsigned) limit, print_entry, c) < 0)
-        return ctl_store_fail(c);
+    /* The journal of where changes go: the store's, or the shared one. */
+    if ((rc = backend_history(c->be, nargs == 1 ? key : NULL, (unsigned) limit, print_entry,
+                              c, err)) != CHANGE_OK) {
+        fprintf(c->err, "coexistctl: %s\n", err);
+        return rc == CHANGE_UNAVAILABLE ? EX_TEMPFAIL : EX_IOERR;
+    }
     return EX_OK;
 }
 

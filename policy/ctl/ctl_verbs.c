@@ -75,6 +75,29 @@ static int init_secret(struct ctl *c)
     return EX_OK;
 }
 
+/*
+ * init_shared - "init --shared": the shared store's schema in the database
+ * shared_store names. Each host's local replica is made by its "follow".
+ */
+static int init_shared(struct ctl *c)
+{
+    char id[BACKEND_ERR_MAX], err[BACKEND_ERR_MAX];
+    int rc;
+
+    if (c->cfg.shared_store[0] == '\0') {
+        fprintf(c->err, "coexistctl: init --shared needs shared_store in %s\n",
+                "the configuration");
+        return EX_CONFIG;
+    }
+    if ((rc = backend_init_shared(c->cfg.shared_store, id, err)) != CHANGE_OK) {
+        fprintf(c->err, "coexistctl: shared_store: %s; nothing created\n", err);
+        return rc == CHANGE_UNAVAILABLE ? EX_TEMPFAIL : EX_CANTCREAT;
+    }
+    ctl_logf(c, "init shared store %s actor=%s", id, c->actor);
+    fprintf(c->out, "created the shared store %s\n", id);
+    return EX_OK;
+}
+
 int ctl_init(struct ctl *c, int nargs, char **args)
 {
     unsigned long hash = c->cfg.hash_size;
@@ -82,6 +105,9 @@ int ctl_init(struct ctl *c, int nargs, char **args)
 
     (void) nargs;
     (void) args;
+    if (c->opt_shared)
+        return c->opt_hash_size ? (fprintf(c->err, "coexistctl: --shared takes no "
+                                           "--hash-size\n"), EX_USAGE) : init_shared(c);
     if (c->opt_hash_size) {
         hash = strtoul(c->opt_hash_size, &end, 10);
         if (*end || hash < 31 || hash > 100000007) {
