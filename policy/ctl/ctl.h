@@ -36,6 +36,7 @@ struct ctl {
     int opt_replace;
     int opt_allow_empty;
     int opt_reverse;
+    int opt_once;               /* follow --once */
 };
 
 /*
@@ -60,6 +61,10 @@ int ctl_history(struct ctl *c, int nargs, char **args);
 int ctl_check(struct ctl *c, int nargs, char **args);
 int ctl_stats(struct ctl *c, int nargs, char **args);
 int ctl_reverse(struct ctl *c, int nargs, char **args);
+/* The replica of the shared store (ctl_follow.c, ctl_status.c); they open
+ * the store themselves: follow may have to make it, status reads it. */
+int ctl_follow(struct ctl *c, int nargs, char **args);
+int ctl_status(struct ctl *c, int nargs, char **args);
 
 /* Helpers shared by the verb files. */
 int ctl_key(struct ctl *c, const char *address, char key[ADDR_BUFSIZE]);
