@@ -99,23 +99,13 @@ static int status_shared(struct ctl *c, const struct replica_position *pos, int 
     return rc == PGSTORE_UNAVAILABLE ? EX_TEMPFAIL : EX_CONFIG;
 }
 
-#endif
-
-int ctl_status(struct ctl *c, int nargs, char **args)
+/* status_replica - the local replica first, then what the database says. */
+static int status_replica(struct ctl *c)
 {
     struct replica_position pos;
     char err[REPLICA_ERR_MAX];
     int have;
 
-    (void) nargs;
-    (void) args;
-    if (c->cfg.shared_store[0] == '\0')
-        return status_local(c);
-#ifndef HAVE_POSTGRESQL
-    fprintf(c->err, "coexistctl status: the config names a shared_store, but this "
-            "coexistctl was built without PostgreSQL (configure --without-postgresql)\n");
-    return EX_UNAVAILABLE;
-#else
     fprintf(c->out, "store: %s\n", c->db_path);
     have = replica_status(c->db_path, &pos, err);
     if (have == 1)
@@ -127,5 +117,21 @@ int ctl_status(struct ctl *c, int nargs, char **args)
     else
         fprintf(c->out, "replica position: none (%s)\n", err);
     return status_shared(c, &pos, have == 1);
+}
+
+#endif
+
+int ctl_status(struct ctl *c, int nargs, char **args)
+{
+    (void) nargs;
+    (void) args;
+    if (c->cfg.shared_store[0] == '\0')
+        return status_local(c);
+#ifndef HAVE_POSTGRESQL
+    fprintf(c->err, "coexistctl status: the config names a shared_store, but this "
+            "coexistctl was built without PostgreSQL (configure --without-postgresql)\n");
+    return EX_UNAVAILABLE;
+#else
+    return status_replica(c);
 #endif
 }
