@@ -190,6 +190,16 @@ typedef int (*pgstore_position_fn)(const char *node, long long position, time_t 
 int pgstore_positions(struct pgstore *db, pgstore_position_fn fn, void *ctx,
                       char err[PGSTORE_ERR_MAX]);
 
+/* ---- lag (pglag.c) ---- */
+
+/*
+ * pgstore_lag - the journal rows a replica at POSITION has not applied:
+ * their number into *ROWS and the time of the oldest into *OLDEST (0 when
+ * none).
+ */
+int pgstore_lag(struct pgstore *db, long long position, long long *rows, time_t *oldest,
+                char err[PGSTORE_ERR_MAX]);
+
 /* ---- notifications (pgnotify.c) ---- */
 
 /* pgstore_listen - LISTEN on PGSTORE_CHANNEL (again after each reset). */

@@ -210,4 +210,15 @@ int store_reverse_ensure(struct store *st, size_t *nrecords);
  */
 int store_reverse_check(struct store *st, store_problem_fn fn, void *ctx);
 
+/*
+ * store_meta_get / store_meta_put - a reserved key of another module
+ * (KEY starts with '!', has no '@', and is not the journal's or the
+ * index's): a short text, never journaled, written inside the current
+ * transaction or in one of its own. store_meta_get returns 1 and the text
+ * in BUF (LEN bytes), 0 if absent, -1 on an error (also a value that does
+ * not fit).
+ */
+int store_meta_get(struct store *st, const char *key, char *buf, size_t len);
+int store_meta_put(struct store *st, const char *key, const char *value);
+
 #endif

@@ -44,7 +44,8 @@ struct ctl {
     int opt_replace;
     int opt_allow_empty;
     int opt_reverse;
-    int opt_shared;
+    int opt_shared;             /* init --shared */
+    int opt_once;               /* follow --once */
 };
 
 /*
@@ -69,6 +70,10 @@ int ctl_history(struct ctl *c, int nargs, char **args);
 int ctl_check(struct ctl *c, int nargs, char **args);
 int ctl_stats(struct ctl *c, int nargs, char **args);
 int ctl_reverse(struct ctl *c, int nargs, char **args);
+/* The replica of the shared store (ctl_follow.c, ctl_status.c); they open
+ * the store themselves: follow may have to make it, status reads it. */
+int ctl_follow(struct ctl *c, int nargs, char **args);
+int ctl_status(struct ctl *c, int nargs, char **args);
 
 /*
  * Building and applying a verb's change (ctl_write.c). ctl_put/ctl_delete

@@ -38,6 +38,7 @@ static const struct ctl_option ctl_options[] = {
     {"--allow-empty", 'e', 0, offsetof(struct ctl, opt_allow_empty)},
     {"--reverse", 'v', 0, offsetof(struct ctl, opt_reverse)},
     {"--shared", 'S', 0, offsetof(struct ctl, opt_shared)},
+    {"--once", 'o', 0, offsetof(struct ctl, opt_once)},
 };
 
 struct ctl_verb {
@@ -65,6 +66,8 @@ static const struct ctl_verb ctl_verbs[] = {
     {"history", ctl_history, 0, 1, "l", "history [ADDRESS] [--limit N]", 0},
     {"check", ctl_check, 0, 0, "", "check", 0},
     {"stats", ctl_stats, 0, 0, "", "stats", 0},
+    {"follow", ctl_follow, 0, 0, "o", "follow [--once]", 1},
+    {"status", ctl_status, 0, 0, "", "status", 0},
 };
 #define NVERBS (sizeof(ctl_verbs) / sizeof(ctl_verbs[0]))
 
@@ -97,6 +100,16 @@ static int check_owner(struct ctl *c)
             owner ? owner->pw_name : "another user", (unsigned long) sb.st_uid,
             (unsigned long) me, owner ? owner->pw_name : "its owner");
     return EX_NOPERM;
+}
+
+/*
+ * own_store - the verbs that open (or make) the store themselves: init;
+ * follow, whose snapshot replaces the file; status, which reads it when
+ * it may not exist yet.
+ */
+static int own_store(const struct ctl_verb *verb)
+{
+    return verb->run == ctl_init || verb->run == ctl_follow || verb->run == ctl_status;
 }
 
 /* parse_verb_args - split ARGV into options (into C) and positionals. */
@@ -276,7 +289,7 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *err, ctl_log_fn log, void *
     /* With the shared store a writing verb writes the database, not the store. */
     if (rc == EX_OK && verb->writes && verb->run != ctl_init && c.cfg.shared_store[0] == '\0')
         rc = check_owner(&c);
-    if (rc == EX_OK && verb->run != ctl_init) {
+    if (rc == EX_OK && !own_store(verb)) {
         char serr[STORE_ERR_MAX];
 
         c.st = store_open(c.db_path, STORE_OPEN_EXISTING, 0, serr);
@@ -287,9 +300,9 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *err, ctl_log_fn log, void *
     }
     /* Before its own change, every writing verb brings an older store's
      * index up (a replica gets its index from follow's snapshot). */
-    if (rc == EX_OK && verb->writes && verb->run != ctl_init && c.cfg.shared_store[0] == '\0')
+    if (rc == EX_OK && verb->writes && !own_store(verb) && c.cfg.shared_store[0] == '\0')
         rc = ctl_reverse_upgrade(&c);
-    if (rc == EX_OK && (verb->writes || verb->run == ctl_history) && verb->run != ctl_init)
+    if (rc == EX_OK && (verb->writes || verb->run == ctl_history) && !own_store(verb))
         rc = open_backend(&c);
     if (rc == EX_OK)
         rc = run_verb(&c, verb, npos, positional);

@@ -9,9 +9,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "ctl.h"
+#include "replica.h"
 
 /* ctl_change_begin - a new, empty change by this actor on this node. */
 int ctl_change_begin(struct ctl *c)
@@ -121,17 +124,56 @@ int ctl_commit(struct ctl *c, int bulk, const char *nothing)
 }
 
 /*
- * ctl_replica_sync - with the shared store, wait until this host's replica
- * has applied the shared journal up to ID, so that "the next message sees
- * it" holds where the admin typed the command. The local store needs no
- * wait: the change is in it.
+ * reopen_if_replaced - the replica's follower replaces the file by rename
+ * when it takes a snapshot: read the new one. Returns EX_OK or an exit code.
+ */
+static int reopen_if_replaced(struct ctl *c)
+{
+    char err[STORE_ERR_MAX];
+
+    if (store_changed_on_disk(c->st) == 0)
+        return EX_OK;
+    store_close(c->st);
+    if ((c->st = store_open(c->db_path, STORE_OPEN_EXISTING, 0, err)) == NULL) {
+        fprintf(c->err, "coexistctl: %s\n", err);
+        return EX_NOINPUT;
+    }
+    return EX_OK;
+}
+
+/*
+ * ctl_replica_sync - with the shared store, wait (replica_wait seconds at
+ * most) until this host's replica has applied the shared journal up to ID:
+ * before a writing verb reads it, and after its commit, so that "the next
+ * message sees it" holds where the admin typed the command. The local
+ * store needs no wait: the change is in it. A replica that does not get
+ * there says so and exits EX_UNAVAILABLE: no follower runs, or it is slow.
  */
 int ctl_replica_sync(struct ctl *c, long long id, int after_write)
 {
-    (void) id;
-    (void) after_write;
+    struct replica_position pos = {0};
+    char err[REPLICA_ERR_MAX];
+    time_t deadline = time(NULL) + (time_t) c->cfg.replica_wait;
+    int rc;
+
     if (!c->shared)
         return EX_OK;
-    fprintf(c->err, "coexistctl: shared_store: replica wait not available\n");
-    return EX_SOFTWARE;
+    for (;;) {
+        if ((rc = reopen_if_replaced(c)) != EX_OK)
+            return rc;
+        if (replica_position_read(c->st, &pos, err) < 0) {
+            fprintf(c->err, "coexistctl: %s\n", err);
+            return EX_IOERR;
+        }
+        if (pos.position >= id)
+            return EX_OK;
+        if (time(NULL) >= deadline)
+            break;
+        usleep(20 * 1000);
+    }
+    fprintf(c->err, "coexistctl: the local replica %s is at journal id %lld, the shared "
+            "store at %lld: %s (is coexist-follow running?)\n", c->db_path, pos.position,
+            id, after_write ? "the change is committed in the shared store but not yet "
+            "seen by this host" : "nothing changed");
+    return EX_UNAVAILABLE;
 }
