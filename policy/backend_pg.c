@@ -95,7 +95,9 @@ int backend_init_shared(const char *conninfo, char database_id[BACKEND_ERR_MAX],
     database_id[0] = '\0';
     if ((rc = pgstore_connect(conninfo, &db, err)) != PGSTORE_OK)
         return rc;
-    if ((rc = pgstore_init(db, err)) == PGSTORE_OK)
+    /* check_schema reads back what init made, the database id among it. */
+    if ((rc = pgstore_init(db, err)) == PGSTORE_OK
+        && (rc = pgstore_check_schema(db, err)) == PGSTORE_OK)
         snprintf(database_id, BACKEND_ERR_MAX, "%s", pgstore_database_id(db));
     pgstore_close(db);
     return rc;

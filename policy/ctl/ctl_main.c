@@ -174,7 +174,7 @@ static int load_config(struct ctl *c, const char *path, int explicit)
  * history reads: the local store, or with shared_store the database (the
  * local store is then its replica, read by the verbs, kept by "follow").
  */
-static int open_backend(struct ctl *c)
+static int open_backend(struct ctl *c, int writes)
 {
     char err[BACKEND_ERR_MAX];
     int rc;
@@ -188,7 +188,8 @@ static int open_backend(struct ctl *c)
     c->shared = 1;
     if ((c->be = backend_postgresql(c->cfg.shared_store, &rc, err)) != NULL)
         return EX_OK;
-    fprintf(c->err, "coexistctl: shared_store: %s; nothing changed\n", err);
+    fprintf(c->err, "coexistctl: shared_store: %s%s\n", err,
+            writes ? "; nothing changed" : "");
     return rc == CHANGE_UNAVAILABLE ? EX_TEMPFAIL : EX_CONFIG;
 }
 
@@ -303,7 +304,7 @@ int ctl_main(int argc, char **argv, FILE *out, FILE *err, ctl_log_fn log, void *
     if (rc == EX_OK && verb->writes && !own_store(verb) && c.cfg.shared_store[0] == '\0')
         rc = ctl_reverse_upgrade(&c);
     if (rc == EX_OK && (verb->writes || verb->run == ctl_history) && !own_store(verb))
-        rc = open_backend(&c);
+        rc = open_backend(&c, verb->writes);
     if (rc == EX_OK)
         rc = run_verb(&c, verb, npos, positional);
     change_free(&c.change);
