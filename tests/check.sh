@@ -103,6 +103,8 @@ tier security "$ROOT/tests/security/run.sh"
 tier faults "$ROOT/tests/faults/run.sh"
 # Two replicas of a real PostgreSQL, each kept by coexistctl follow.
 PGTOOL=$BIN/tests/cluster/pgtool tier cluster "$ROOT/tests/cluster/run.sh"
+# The same through a real Postfix on one host, and the database crashed under mail.
+PGTOOL=$BIN/tests/cluster/pgtool tier cluster-mta "$ROOT/tests/cluster/mta.sh"
 # libFuzzer targets for the parsers and the decision, 10 s each.
 BUILD_DIR=$BUILD tier fuzz "$ROOT/tests/fuzz/run.sh" 10
 # The unit and protocol suites again under ThreadSanitizer, plus a load.
