@@ -248,6 +248,29 @@ wait_state 3 u5@corp.example "$pgtool_want" 20 \
     && pass "a deleted replica is rebuilt by its follower" \
     || fail "mx3's deleted replica was not rebuilt (see $T/mx3/follow.out)"
 
+# 11. a follower SIGKILLed again and again while it applies a 100,000-user
+# import: after a clean run its replica equals the database, key for key
+kill -TERM "${PIDS[2]}" && wait "${PIDS[2]}" 2>/dev/null
+"$PGTOOL" "$CI" bulk 100000 kill >/dev/null || fail "bulk import of 100000"
+kills=0
+for delay in 0.7 1.3 0.9 1.7; do
+    "$CTL" -c "$T/mx3/coexist-milter.conf" follow >>"$T/mx3/follow.out" 2>&1 &
+    kpid=$!
+    sleep "$delay"
+    kill -KILL "$kpid" 2>/dev/null && kills=$((kills + 1))
+    wait "$kpid" 2>/dev/null
+done
+"$CTL" -c "$T/mx3/coexist-milter.conf" follow --once >>"$T/mx3/follow.out" 2>&1 ||
+    fail "follow --once after the kills (see $T/mx3/follow.out)"
+"$PGTOOL" "$CI" dump | sort >"$T/db3.txt"
+ctl 3 export --format csv | tail -n +2 | cut -d, -f1 | sort >"$T/mx3/keys.txt"
+cut -d' ' -f1 "$T/db3.txt" | sort >"$T/db3.keys"
+pos=$(ctl 3 status 2>/dev/null | sed -n 's/^replica position: //p')
+[ "$kills" -ge 3 ] && cmp -s "$T/db3.keys" "$T/mx3/keys.txt" && [ "$pos" = "$("$PGTOOL" "$CI" latest)" ] \
+    && pass "a follower SIGKILLed $kills times while applying 100,000 rows: its replica has every key of the database, at the latest position" \
+    || fail "after $kills kills: keys $(wc -l <"$T/mx3/keys.txt") vs $(wc -l <"$T/db3.keys"), position ${pos:-?} (see $T/mx3/follow.out)"
+PIDS=("${PIDS[0]}" "${PIDS[1]}")
+
 # 5. SIGTERM stops each follower cleanly
 ok=1
 for p in "${PIDS[@]}"; do
