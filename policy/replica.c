@@ -36,7 +36,7 @@ int replica_open(struct replica *r, const char *state_db, unsigned hash_size, in
                  char err[REPLICA_ERR_MAX])
 {
     char serr[STORE_ERR_MAX], why[REPLICA_ERR_MAX];
-    int rc;
+    int rc = 0;
 
     memset(r, 0, sizeof(*r));
     if (strlen(state_db) + 32 >= sizeof(r->path)) {
@@ -49,6 +49,12 @@ int replica_open(struct replica *r, const char *state_db, unsigned hash_size, in
         snprintf(r->damaged, sizeof(r->damaged), "%s", serr);
         return 0;
     }
+    /*
+     * A kill between tdb growing the file and arming its recovery area
+     * leaves space tdb never formatted: tdb_check fails though every
+     * record is intact. A replica has a better way out than repair: a
+     * snapshot from the database (tdb_repack refuses such a file).
+     */
     if (check && (rc = store_check(r->st, NULL, NULL)) != 0) {
         if (rc < 0)
             snprintf(r->damaged, sizeof(r->damaged), "%s", store_error(r->st));
