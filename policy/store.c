@@ -243,22 +243,30 @@ int store_key_kind(const char *key, size_t len)
     return key[0] == '@' ? RECORD_DOMAIN : RECORD_USER;
 }
 
+/*
+ * fetch_value - KEY's value into *VAL (the caller frees dptr): 1, 0 if
+ * absent, -1 on an error. An index entry is no record, whatever a remote
+ * client asks for.
+ */
+static int fetch_value(struct store *st, const char *key, TDB_DATA *val)
+{
+    if (key[0] == STORE_REVERSE_PREFIX)
+        return 0;
+    st->tdb_msg[0] = '\0';
+    *val = tdb_fetch(st->tdb, store_key(key));
+    if (val->dptr != NULL)
+        return 1;
+    return tdb_error(st->tdb) == TDB_ERR_NOEXIST ? 0 : store_tdb_fail(st, "fetch");
+}
+
 int store_get(struct store *st, const char *key, struct record *rec)
 {
     char why[256];
     TDB_DATA val;
     int rc;
 
-    /* An index entry is no record, whatever a remote client asks for. */
-    if (key[0] == STORE_REVERSE_PREFIX)
-        return 0;
-    st->tdb_msg[0] = '\0';
-    val = tdb_fetch(st->tdb, store_key(key));
-    if (val.dptr == NULL) {
-        if (tdb_error(st->tdb) == TDB_ERR_NOEXIST)
-            return 0;
-        return store_tdb_fail(st, "fetch");
-    }
+    if ((rc = fetch_value(st, key, &val)) <= 0)
+        return rc;
     rc = record_decode(addr_is_domain_key(key) ? RECORD_DOMAIN : RECORD_USER,
                        (const char *) val.dptr, val.dsize, rec, why, sizeof(why));
     free(val.dptr);
@@ -270,16 +278,10 @@ int store_get(struct store *st, const char *key, struct record *rec)
 int store_get_text(struct store *st, const char *key, char *text, size_t len)
 {
     TDB_DATA val;
+    int rc;
 
-    if (key[0] == STORE_REVERSE_PREFIX)
-        return 0;
-    st->tdb_msg[0] = '\0';
-    val = tdb_fetch(st->tdb, store_key(key));
-    if (val.dptr == NULL) {
-        if (tdb_error(st->tdb) == TDB_ERR_NOEXIST)
-            return 0;
-        return store_tdb_fail(st, "fetch");
-    }
+    if ((rc = fetch_value(st, key, &val)) <= 0)
+        return rc;
     if (val.dsize >= len || memchr(val.dptr, '\0', val.dsize) != NULL) {
         /* No text at all: a stand-in that is stable for the same bytes and
          * can be no record ("v=" starts every one), so a damaged record can
