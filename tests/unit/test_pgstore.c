@@ -30,6 +30,7 @@
 #include <libpq-fe.h>
 
 #include "change.h"
+#include "pg_cluster.h"
 #include "pgstore.h"
 
 #define CHECK_STR(got, want) do { \
@@ -53,9 +54,8 @@
 #define USER_M "v=1 state=migrated mode=bcc alias=adam@pop.example"
 #define USER_E "v=1 state=unmigrated mode=rewrite alias=eve@pop.example"
 #define DOMAIN "v=1 state=unmigrated mode=rewrite legacy=pop.example"
-#define PGLIB TOP_SRCDIR "/tests/cluster/pglib.sh"
 
-static char cluster[64];                /* the server's dir: its socket is there */
+static char cluster[PG_CLUSTER_DIR_MAX];                /* the server's dir: its socket is there */
 
 struct fixture {
     char conninfo[256];
@@ -67,27 +67,14 @@ struct fixture {
 /* pglib - run a pglib.sh function (e.g. "pg_stop fast") on the cluster. */
 static int pglib(const char *call)
 {
-    char cmd[512];
-
-    snprintf(cmd, sizeof(cmd), "PG_DIR=%s bash -c '. %s && %s'", cluster, PGLIB, call);
-    return system(cmd);
+    return pg_cluster_run(cluster, call);
 }
 
 /* group_setup - start the server; a failure fails every test. */
 static int group_setup(void **state)
 {
-    char cmd[512];
-
     (void) state;
-    snprintf(cluster, sizeof(cluster), "/tmp/test_pgstore.XXXXXX");
-    if (mkdtemp(cluster) == NULL)
-        return -1;
-    snprintf(cmd, sizeof(cmd), "bash -c '. %s && pg_start %s'", PGLIB, cluster);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "test_pgstore: cannot start PostgreSQL in %s\n", cluster);
-        return -1;
-    }
-    return 0;
+    return pg_cluster_start("test_pgstore", cluster);
 }
 
 static int group_teardown(void **state)

@@ -38,6 +38,7 @@
 #include <libpq-fe.h>
 
 #include "change.h"
+#include "pg_cluster.h"
 #include "pgstore.h"
 #include "replica.h"
 #include "store.h"
@@ -54,10 +55,9 @@
                      got_ ? got_ : "(null)", want_); \
     } while (0)
 
-#define PGLIB TOP_SRCDIR "/tests/cluster/pglib.sh"
 #define NKEYS 60
 
-static char cluster[64];
+static char cluster[PG_CLUSTER_DIR_MAX];
 
 struct fixture {
     char conninfo[256];
@@ -67,29 +67,16 @@ struct fixture {
     char err[REPLICA_ERR_MAX];
 };
 
-/* pglib - run a pglib.sh function on the cluster. */
+/* pglib - run a pglib.sh function (e.g. "pg_stop fast") on the cluster. */
 static int pglib(const char *call)
 {
-    char cmd[512];
-
-    snprintf(cmd, sizeof(cmd), "PG_DIR=%s bash -c '. %s && %s'", cluster, PGLIB, call);
-    return system(cmd);
+    return pg_cluster_run(cluster, call);
 }
 
 static int group_setup(void **state)
 {
-    char cmd[512];
-
     (void) state;
-    snprintf(cluster, sizeof(cluster), "/tmp/test_replica.XXXXXX");
-    if (mkdtemp(cluster) == NULL)
-        return -1;
-    snprintf(cmd, sizeof(cmd), "bash -c '. %s && pg_start %s'", PGLIB, cluster);
-    if (system(cmd) != 0) {
-        fprintf(stderr, "test_replica: cannot start PostgreSQL in %s\n", cluster);
-        return -1;
-    }
-    return 0;
+    return pg_cluster_start("test_replica", cluster);
 }
 
 static int group_teardown(void **state)
