@@ -13,7 +13,9 @@
  */
 #include <config.h>
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <pwd.h>
 #include <signal.h>
@@ -21,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -82,6 +85,54 @@ static void catch_signals(struct sigaction old[2])
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, &old[0]);
     sigaction(SIGINT, &sa, &old[1]);
+}
+
+/*
+ * hold_replica - one follower per replica: two would apply the same rows
+ * and race each other's snapshots. An exclusive flock on STATE_DB.follow
+ * (kept open until exit, released by the kernel even on kill -9). Then
+ * the snapshot files a killed follower left behind ("STATE_DB.snapshot.PID"
+ * of a process that is gone) are removed: no one else can be writing them.
+ * Returns the lock's descriptor, or -1 (said).
+ */
+static int hold_replica(struct ctl *c)
+{
+    char path[4200], dir[4200], prefix[4200];
+    struct dirent *e;
+    DIR *d;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s.follow", c->db_path);
+    if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0) {
+        fprintf(c->err, "coexistctl follow: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        fprintf(c->err, "coexistctl follow: another follow keeps %s already (%s is locked)\n",
+                c->db_path, path);
+        close(fd);
+        return -1;
+    }
+    /* libgen's basename and dirname may change their argument: copies each */
+    snprintf(dir, sizeof(dir), "%s", c->db_path);
+    snprintf(prefix, sizeof(prefix), "%s.snapshot.", basename(dir));
+    snprintf(dir, sizeof(dir), "%s", c->db_path);
+    if ((d = opendir(dirname(dir))) == NULL)
+        return fd;
+    while ((e = readdir(d)) != NULL) {
+        char stale[8400];
+        long pid;
+
+        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0
+            || (pid = strtol(e->d_name + strlen(prefix), NULL, 10)) <= 0
+            || (kill((pid_t) pid, 0) == 0 || errno != ESRCH))
+            continue;
+        snprintf(stale, sizeof(stale), "%s/%s", dir, e->d_name);
+        if (unlink(stale) == 0)
+            ctl_logf(c, "follow removed %s, left by a follower that is gone", stale);
+    }
+    closedir(d);
+    return fd;
 }
 
 /*
@@ -296,6 +347,8 @@ int ctl_follow(struct ctl *c, int nargs, char **args)
     char err[REPLICA_ERR_MAX];
     int rc;
 
+    int lock;
+
     (void) nargs;
     (void) args;
     if (c->cfg.shared_store[0] == '\0') {
@@ -305,6 +358,8 @@ int ctl_follow(struct ctl *c, int nargs, char **args)
     }
     if ((rc = refuse_root(c)) != EX_OK)
         return rc;
+    if ((lock = hold_replica(c)) < 0)
+        return EX_TEMPFAIL;
     memset(&f, 0, sizeof(f));
     f.c = c;
     f.once = c->opt_once;
@@ -312,6 +367,7 @@ int ctl_follow(struct ctl *c, int nargs, char **args)
     config_node_name(&c->cfg, f.node);
     if (replica_open(&f.r, c->db_path, c->cfg.hash_size, 1, err) < 0) {
         fprintf(c->err, "coexistctl follow: %s\n", err);
+        close(lock);
         return EX_CONFIG;
     }
     follow_stop = 0;
@@ -328,6 +384,7 @@ int ctl_follow(struct ctl *c, int nargs, char **args)
     sigaction(SIGINT, &old[1], NULL);
     replica_close(&f.r);
     pgstore_close(f.db);
+    close(lock);
     return rc;
 }
 

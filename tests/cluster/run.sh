@@ -81,6 +81,13 @@ done
 [ "$ok" = 1 ] && pass "both followers made their replica by a snapshot" \
     || fail "a follower did not make its replica (see $T/mx*/follow.out)"
 
+# 1b. one follower per replica: a second one is refused while the first runs
+"$CTL" -c "$T/mx1/coexist-milter.conf" follow --once >"$T/second.out" 2>&1
+rc=$?
+[ "$rc" = 75 ] && grep -q "another follow keeps" "$T/second.out" \
+    && pass "a second follower of one replica is refused (exit 75)" \
+    || fail "a second follower: exit $rc: $(cat "$T/second.out")"
+
 # 2. a change in the database reaches both replicas within 1 s
 times=()
 ok=1
@@ -251,6 +258,8 @@ wait_state 3 u5@corp.example "$pgtool_want" 20 \
 # 11. a follower SIGKILLed again and again while it applies a 100,000-user
 # import: after a clean run its replica equals the database, key for key
 kill -TERM "${PIDS[2]}" && wait "${PIDS[2]}" 2>/dev/null
+# what a follower killed mid-snapshot leaves behind, from a process long gone
+: >"$T/mx3/state.tdb.snapshot.999999999"
 "$PGTOOL" "$CI" bulk 100000 kill >/dev/null || fail "bulk import of 100000"
 kills=0
 for delay in 0.7 1.3 0.9 1.7; do
@@ -276,7 +285,8 @@ ctl 1 export >"$T/mx1/export3.csv"
 ctl 3 export >"$T/mx3/export3.csv"
 [ "$kills" -ge 3 ] && cmp -s "$T/db3.keys" "$T/mx3/keys.txt" && [ "$pos" = "$latest" ] \
         && cmp -s "$T/mx1/export3.csv" "$T/mx3/export3.csv" \
-    && pass "a follower SIGKILLed $kills times while applying 100,000 rows: its export equals an unkilled replica's byte for byte, every key of the database, at the latest position" \
+        && [ ! -e "$T/mx3/state.tdb.snapshot.999999999" ] \
+    && pass "a follower SIGKILLed $kills times while applying 100,000 rows: its export equals an unkilled replica's byte for byte, every key of the database, at the latest position; a dead follower's snapshot file was removed" \
     || fail "after $kills kills: keys $(wc -l <"$T/mx3/keys.txt") vs $(wc -l <"$T/db3.keys"), position ${pos:-?} of $latest, exports $(cmp "$T/mx1/export3.csv" "$T/mx3/export3.csv" 2>&1 | head -1) (see $T/mx3/follow.out)"
 PIDS=("${PIDS[0]}" "${PIDS[1]}")
 
