@@ -19,18 +19,8 @@
 #include <string.h>
 
 #include "change.h"
+#include "check.h"
 
-#define CHECK_STR(got, want) do { \
-        const char *got_ = (got), *want_ = (want); \
-        if (got_ == NULL || strcmp(got_, want_) != 0) \
-            fail_msg("%s: got '%s', want '%s'", #got, got_ ? got_ : "(null)", want_); \
-    } while (0)
-#define CHECK_CONTAINS(got, want) do { \
-        const char *got_ = (got), *want_ = (want); \
-        if (got_ == NULL || strstr(got_, want_) == NULL) \
-            fail_msg("%s: got '%s', want it to contain '%s'", #got, \
-                     got_ ? got_ : "(null)", want_); \
-    } while (0)
 
 #define USER_A "v=1 state=unmigrated mode=bcc alias=adam@pop.example"
 #define USER_M "v=1 state=migrated mode=bcc alias=adam@pop.example"

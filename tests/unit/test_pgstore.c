@@ -32,23 +32,8 @@
 #include "change.h"
 #include "pg_cluster.h"
 #include "pgstore.h"
+#include "check.h"
 
-#define CHECK_STR(got, want) do { \
-        const char *got_ = (got), *want_ = (want); \
-        if (got_ == NULL || strcmp(got_, want_) != 0) \
-            fail_msg("%s: got '%s', want '%s'", #got, got_ ? got_ : "(null)", want_); \
-    } while (0)
-#define CHECK_CONTAINS(got, want) do { \
-        const char *got_ = (got), *want_ = (want); \
-        if (got_ == NULL || strstr(got_, want_) == NULL) \
-            fail_msg("%s: got '%s', want it to contain '%s'", #got, \
-                     got_ ? got_ : "(null)", want_); \
-    } while (0)
-#define CHECK_RC(call, want) do { \
-        int rc_ = (call); \
-        if (rc_ != (want)) \
-            fail_msg("%s: got %d, want %d (%s)", #call, rc_, (want), fx->err); \
-    } while (0)
 
 #define USER_A "v=1 state=unmigrated mode=bcc alias=adam@pop.example"
 #define USER_M "v=1 state=migrated mode=bcc alias=adam@pop.example"

@@ -42,18 +42,8 @@
 #include "pgstore.h"
 #include "replica.h"
 #include "store.h"
+#include "check.h"
 
-#define CHECK_RC(call, want) do { \
-        int rc_ = (call); \
-        if (rc_ != (want)) \
-            fail_msg("%s: got %d, want %d (%s)", #call, rc_, (want), fx->err); \
-    } while (0)
-#define CHECK_CONTAINS(got, want) do { \
-        const char *got_ = (got), *want_ = (want); \
-        if (got_ == NULL || strstr(got_, want_) == NULL) \
-            fail_msg("%s: got '%s', want it to contain '%s'", #got, \
-                     got_ ? got_ : "(null)", want_); \
-    } while (0)
 
 #define NKEYS 60
 

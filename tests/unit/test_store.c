@@ -34,19 +34,9 @@
 #include "record.h"
 #include "store.h"
 #include "timefmt.h"
+#include "check.h"
 
 /* Compare strings with a message naming both, like Postfix's ptest. */
-#define CHECK_STR(got, want) do { \
-        const char *got_ = (got), *want_ = (want); \
-        if (got_ == NULL || strcmp(got_, want_) != 0) \
-            fail_msg("%s: got '%s', want '%s'", #got, got_ ? got_ : "(null)", want_); \
-    } while (0)
-#define CHECK_CONTAINS(got, want) do { \
-        const char *got_ = (got), *want_ = (want); \
-        if (got_ == NULL || strstr(got_, want_) == NULL) \
-            fail_msg("%s: got '%s', want it to contain '%s'", #got, \
-                     got_ ? got_ : "(null)", want_); \
-    } while (0)
 
 struct fixture {
     char dir[64];
