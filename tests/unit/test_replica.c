@@ -244,8 +244,12 @@ static int tdb_line(const char *key, const struct record *rec, void *ctx)
 /* check_lines - WANT and GOT hold the same lines (both get sorted). */
 static void check_lines(struct lines *want, struct lines *got, const char *what)
 {
-    qsort(want->line, want->n, sizeof(char *), cmp_line);
-    qsort(got->line, got->n, sizeof(char *), cmp_line);
+    /* qsort() of a NULL array is undefined even for 0 elements (C11 7.22.5):
+     * a follower killed before its first batch leaves an empty replica. */
+    if (want->n > 0)
+        qsort(want->line, want->n, sizeof(char *), cmp_line);
+    if (got->n > 0)
+        qsort(got->line, got->n, sizeof(char *), cmp_line);
     for (size_t i = 0; i < want->n && i < got->n; i++)
         if (strcmp(want->line[i], got->line[i]) != 0)
             fail_msg("%s: line %zu: got '%s', want '%s'", what, i, got->line[i],
@@ -416,7 +420,9 @@ static void test_kill_safety(void **state)
     srand((unsigned) time(NULL));
     for (int round = 0; round < 12 && pos < last; round++) {
         pid_t pid = fork();
-        struct timespec ts = {0, (long) (rand() % 80 + 1) * 1000 * 1000};
+        /* round 0 kills at once: a replica that applied nothing yet is
+         * consistent too (and an empty one, which CI once met by chance) */
+        struct timespec ts = {0, round == 0 ? 0 : (long) (rand() % 80 + 1) * 1000 * 1000};
         int status;
 
         assert_true(pid >= 0);
