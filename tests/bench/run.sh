@@ -497,6 +497,9 @@ flips() {
 # replica_pos CONF - the replica's journal position ("" if none).
 replica_pos() { "$COEXISTCTL" -c "$1" status 2>/dev/null | sed -n 's/^replica position: \([0-9]*\)$/\1/p'; }
 
+# replica_at CONF ID - the replica has applied the journal up to ID.
+replica_at() { [ "$(replica_pos "$1")" = "$2" ]; }
+
 # replica_bench SIZE - the same users through a real PostgreSQL 15: import
 # into the database (one transaction), a snapshot into an empty replica,
 # the milter's lookups on that replica against the plain store (alternating
@@ -577,7 +580,7 @@ EOF
     rc=$?
     local ctl_ms=$(( $(now_ms) - t0 ))
     latest=$("$COEXISTCTL" -c "$conf" status 2>>"$WORK/rwave.ctl" | sed -n 's/^latest journal id: //p')
-    poll 600 test "$(replica_pos "$conf")" = "$latest"
+    poll 600 replica_at "$conf" "$latest"
     t1=$(now_ms)
     kill -INT "$lcpid"
     wait "$lcpid"
