@@ -1,0 +1,374 @@
+#!/usr/bin/env bash
+# tests/doctor/run.sh - the doctor tier: "coexistctl doctor" against a real
+# deployment and broken copies of it. A private Postfix 3.7 instance and
+# the real coexist-milter on its socket (tests/mta/lib.sh, the MTA tier's
+# harness) make the good deployment: mail is routed through it, doctor
+# exits 0 with no finding, and its JSON says the same. Then one thing at a
+# time is broken, doctor must name it with the right finding and exit
+# non-zero, and the thing is put back: smtpd_milters and non_smtpd_milters
+# without the socket, milter_default_action = accept, a master.cf service
+# overriding smtpd_milters, a content filter's re-injection listener
+# without no_milters (and with it: clean), a chrooted smtpd naming the
+# socket right (relative to queue_directory: clean) and wrong (absolute),
+# a socket Postfix's account cannot connect to (mode), the milter killed
+# (a stale socket), a store record that fails check, a store owned by
+# another user than the milter's, a world-readable trace secret, and
+# Sendmail's INPUT_MAIL_FILTER without F=T (in the .cf and in the .mc).
+#
+# Usage (as root): tests/doctor/run.sh [--coexistctl PATH] [--coexist-milter PATH] [--keep]
+#   or COEXISTCTL=PATH COEXIST_MILTER=PATH tests/doctor/run.sh
+# Prints "PASS name" / "FAIL name: why" per case and ends with
+# "doctor: N passed, N failed". It runs in private network, mount and UTS
+# namespaces, like the MTA tier; the work directory is kept on failure.
+set -u
+
+DOCTOR_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+MTA_LIBDIR=$(cd "$DOCTOR_DIR/../mta" && pwd)
+# shellcheck source=tests/mta/lib.sh
+. "$MTA_LIBDIR/lib.sh"
+
+dr_keep=${DOCTOR_KEEP:-0}
+while [ $# -gt 0 ]; do
+    case $1 in
+    --coexistctl) COEXISTCTL=$2; shift 2 ;;
+    --coexist-milter) COEXIST_MILTER=$2; shift 2 ;;
+    --keep) dr_keep=1; shift ;;
+    -h|--help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown argument '$1'" >&2; exit 2 ;;
+    esac
+done
+
+# find_bin - NAME from the current directory (a build directory) or the tree.
+find_bin() {
+    local f
+    for f in "./$1" "$DOCTOR_DIR/../../$1"; do
+        [ -x "$f" ] && { (cd "$(dirname "$f")" && echo "$(pwd)/$1"); return 0; }
+    done
+    echo "$1-not-found"
+}
+
+# ---- outside: check, fetch the Sendmail debs, enter the namespaces -----------
+if [ "${COEXIST_DOCTOR_INNS:-}" != 1 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "FAIL setup: the doctor tier must run as root (a private Postfix)"
+        echo "doctor: 0 passed, 1 failed"
+        exit 1
+    fi
+    COEXISTCTL=${COEXISTCTL:-$(find_bin coexistctl)}
+    COEXIST_MILTER=${COEXIST_MILTER:-$(find_bin coexist-milter)}
+    case $COEXISTCTL in /*) ;; *) COEXISTCTL=$(pwd)/$COEXISTCTL ;; esac
+    case $COEXIST_MILTER in /*) ;; *) COEXIST_MILTER=$(pwd)/$COEXIST_MILTER ;; esac
+    sm_fetch >/dev/null 2>&1 || true
+    export COEXISTCTL COEXIST_MILTER DOCTOR_KEEP=$dr_keep COEXIST_DOCTOR_INNS=1
+    exec unshare --net --mount --uts --fork \
+        bash -c 'ip link set lo up && exec bash "$0"' "$DOCTOR_DIR/run.sh"
+    echo "FAIL setup: cannot enter private namespaces (unshare)"
+    echo "doctor: 0 passed, 1 failed"
+    exit 1
+fi
+
+# ---- inside the namespaces -----------------------------------------------------
+MTA_T=$(mktemp -d /tmp/coexist-doctor.XXXXXX) || exit 1
+chmod 755 "$MTA_T"
+mkdir -p "$MTA_T/cases"
+dr_pass=0
+dr_fail=0
+# No system Postfix or Sendmail is looked at: only what a case names.
+export MAIL_CONFIG=$MTA_T/no-system-postfix
+
+dr_cleanup() {
+    pf_stop
+    mta_kill_pidfile "$MTA_T/milter.pid" 8
+    sink_stop
+    if [ "$dr_fail" -gt 0 ] || [ "$dr_keep" = 1 ]; then
+        echo "doctor: logs kept in $MTA_T"
+    else
+        rm -rf "$MTA_T"
+    fi
+}
+trap dr_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# run_case NAME FN - FN in a subshell; PASS or FAIL with the first reason.
+run_case() {
+    local name=$1 fn=$2 log=$MTA_T/cases/$1.log rc
+    : >"$MTA_T/why"
+    ( set +e; "$fn" ) >"$log" 2>&1
+    rc=$?
+    if [ $rc = 0 ] && ! [ -s "$MTA_T/why" ]; then
+        echo "PASS $name"
+        dr_pass=$((dr_pass + 1))
+    else
+        [ -s "$MTA_T/why" ] || echo "exit status $rc" >"$MTA_T/why"
+        echo "FAIL $name: $(head -1 "$MTA_T/why")"
+        dr_fail=$((dr_fail + 1))
+    fi
+}
+
+fail_case() { echo "FAIL $1: $2"; dr_fail=$((dr_fail + 1)); }
+
+# doctor ARGS... - coexistctl doctor on the test milter's config; the
+# output in $MTA_T/doctor.out, the exit status in $MTA_T/doctor.rc.
+doctor() {
+    local rc=0
+    mta_step "coexistctl doctor $*"
+    "$COEXISTCTL" -c "${DR_CONF:-$MILTER_CONF}" doctor "$@" >"$MTA_T/doctor.out" 2>&1 || rc=$?
+    echo "$rc" >"$MTA_T/doctor.rc"
+    sed 's/^/  | /' "$MTA_T/doctor.out" >&2
+}
+
+# pf_doctor ARGS... - doctor for the test Postfix instance.
+pf_doctor() { doctor --postfix-config "${DR_PF_ETC:-$PF_ETC}" "$@"; }
+
+# expect_clean - doctor found nothing and exited 0.
+expect_clean() {
+    local rc
+    rc=$(cat "$MTA_T/doctor.rc")
+    [ "$rc" = 0 ] && grep -q '^doctor: 0 problems' "$MTA_T/doctor.out" ||
+        mta_why "doctor exit $rc, want 0: $(mta_tail 3 "$MTA_T/doctor.out")"
+}
+
+# expect_finding ID [TEXT] - doctor exited non-zero with a finding ID
+# (whose line holds TEXT, if given) and that finding only, unless
+# DR_OTHERS allows others.
+expect_finding() {
+    local id=$1 text=${2:-} rc lines
+    rc=$(cat "$MTA_T/doctor.rc")
+    [ "$rc" != 0 ] || { mta_why "doctor exit 0 without finding [$id]"; return 1; }
+    lines=$(grep -F "[$id] " "$MTA_T/doctor.out")
+    [ -n "$lines" ] || { mta_why "no [$id] finding: $(mta_tail 3 "$MTA_T/doctor.out")"; return 1; }
+    [ -z "$text" ] || printf '%s\n' "$lines" | grep -qF -- "$text" ||
+        { mta_why "[$id] without '$text': $lines"; return 1; }
+    printf '%s\n' "$lines" | grep -q '; fix: .' ||
+        { mta_why "[$id] says no fix: $lines"; return 1; }
+    [ "${DR_OTHERS:-0}" = 1 ] || [ "$(grep -c '^\[' "$MTA_T/doctor.out")" = 1 ] ||
+        mta_why "other findings than [$id]: $(grep '^\[' "$MTA_T/doctor.out" | cut -c1-200 | tr '\n' '|')"
+}
+
+# pf_set NAME=VALUE... - change main.cf of the instance (postconf -e).
+pf_set() { postconf -c "$PF_ETC" -e "$@"; }
+
+# ---- the good deployment ---------------------------------------------------------
+
+# case_good_mail - the deployment routes: a bcc user gets the legacy copy.
+case_good_mail() {
+    local id
+    ctl add good@corp.example good@pop.example --mode bcc || return 1
+    id=$(mta_new_id good)
+    pf_send_smtp "$id" good@corp.example || return 1
+    pf_wait "$id" || return 1
+    expect_rcpts "$id" good@corp.example good@pop.example
+}
+
+case_good() { pf_doctor; expect_clean; }
+
+# case_good_json - the same as JSON: no problem, no finding, what was checked.
+case_good_json() {
+    pf_doctor --format json
+    [ "$(cat "$MTA_T/doctor.rc")" = 0 ] || { mta_why "exit $(cat "$MTA_T/doctor.rc")"; return 1; }
+    "$MTA_PYTHON" - "$MTA_T/doctor.out" <<'EOF' || mta_why "JSON: $(mta_tail 5 "$MTA_T/doctor.out")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["problems"] == 0 and d["findings"] == [], d
+assert set(d["checked"]) >= {"postfix", "milter", "store"}, d["checked"]
+EOF
+}
+
+# ---- broken deployments ------------------------------------------------------------
+
+case_smtpd_milters() {
+    pf_set "smtpd_milters = inet:127.0.0.1:8891"
+    pf_doctor
+    pf_set "smtpd_milters = unix:$MILTER_SOCK"
+    expect_finding postfix.smtpd_milters "add unix:$MILTER_SOCK to smtpd_milters in main.cf"
+}
+
+# case_smtpd_milters_json - the same finding in JSON, with its check, problem and fix.
+case_smtpd_milters_json() {
+    pf_set "smtpd_milters ="
+    pf_doctor --format json
+    pf_set "smtpd_milters = unix:$MILTER_SOCK"
+    [ "$(cat "$MTA_T/doctor.rc")" != 0 ] || { mta_why "exit 0"; return 1; }
+    "$MTA_PYTHON" - "$MTA_T/doctor.out" <<'EOF' || mta_why "JSON: $(mta_tail 8 "$MTA_T/doctor.out")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["problems"] == len(d["findings"]) == 1, d
+f = d["findings"][0]
+assert f["check"] == "postfix.smtpd_milters", f
+assert "does not name" in f["problem"] and f["fix"].startswith("add unix:"), f
+EOF
+}
+
+case_non_smtpd_milters() {
+    pf_set "non_smtpd_milters ="
+    pf_doctor
+    pf_set "non_smtpd_milters = unix:$MILTER_SOCK"
+    expect_finding postfix.non_smtpd_milters "sendmail(1)"
+}
+
+case_default_accept() {
+    pf_set "milter_default_action = accept"
+    pf_doctor
+    pf_set "milter_default_action = tempfail"
+    expect_finding postfix.milter_default_action "without the legacy copies"
+}
+
+# case_entry_accept - the milter's own { ..., default_action=accept } entry.
+case_entry_accept() {
+    pf_set "smtpd_milters = { unix:$MILTER_SOCK, default_action=accept }"
+    pf_doctor
+    pf_set "smtpd_milters = unix:$MILTER_SOCK"
+    expect_finding postfix.milter_default_action "default_action of $MILTER_SOCK"
+}
+
+# with_master LINES... - append master.cf LINES for one doctor run, then put it back.
+with_master() {
+    cp "$PF_ETC/master.cf" "$MTA_T/master.cf.good"
+    printf '%s\n' "$@" >>"$PF_ETC/master.cf"
+    pf_doctor
+    cp "$MTA_T/master.cf.good" "$PF_ETC/master.cf"
+}
+
+case_master_override() {
+    with_master "127.0.0.1:10031 inet n - n - - smtpd" \
+        "  -o smtpd_milters=inet:127.0.0.1:8891"
+    expect_finding postfix.master_override "127.0.0.1:10031/inet overrides smtpd_milters"
+}
+
+case_reinjection() {
+    with_master "127.0.0.1:10032 inet n - n - - smtpd" "  -o content_filter=" \
+        "  -o receive_override_options=no_unknown_recipient_checks"
+    expect_finding postfix.reinjection "receive_override_options=no_milters"
+}
+
+# case_reinjection_ok - the listener as the README says: no finding.
+case_reinjection_ok() {
+    with_master "127.0.0.1:10032 inet n - n - - smtpd" "  -o content_filter=" \
+        "  -o receive_override_options=no_unknown_recipient_checks,no_milters"
+    expect_clean
+}
+
+# chroot_instance MILTERS - a copy of the instance's config, for doctor only:
+# smtp chrooted in a queue_directory that holds the milter's directory (as
+# Debian's /var/spool/postfix holds coexist-milter/), the lists set to MILTERS.
+chroot_instance() {
+    DR_PF_ETC=$MTA_T/postfix-chroot
+    rm -rf "$DR_PF_ETC" && cp -r "$PF_ETC" "$DR_PF_ETC" || return 1
+    sed -i 's/^\(127.0.0.1:[0-9]* inet n -    \)n/\1y/' "$DR_PF_ETC/master.cf"
+    postconf -c "$DR_PF_ETC" -e "queue_directory = $MTA_T" "smtpd_milters = $1" \
+        "non_smtpd_milters = unix:$MILTER_SOCK"
+    postconf -c "$DR_PF_ETC" -F | grep -q '^127.0.0.1:[0-9]*/inet/chroot = y' ||
+        mta_why "the copy's smtpd is not chrooted: $(grep smtpd "$DR_PF_ETC/master.cf")"
+}
+
+case_chroot_relative() {
+    chroot_instance "unix:milter/milter.sock" || return 1
+    pf_doctor
+    expect_clean
+}
+
+case_chroot_absolute() {
+    chroot_instance "unix:$MILTER_SOCK" || return 1
+    pf_doctor
+    expect_finding postfix.smtpd_milters "add unix:milter/milter.sock to smtpd_milters"
+}
+
+# case_socket_mode - a socket only root may use: Postfix's account cannot connect.
+case_socket_mode() {
+    chmod 0700 "$MILTER_SOCK"
+    pf_doctor
+    chmod 0777 "$MILTER_SOCK"
+    expect_finding milter.socket_access "postfix cannot connect"
+}
+
+# case_stale_socket - the milter killed: its socket stays, nothing answers.
+case_stale_socket() {
+    kill -KILL "$(cat "$MTA_T/milter.pid")"
+    mta_poll 10 eval '! milter_running' || { mta_why "milter still runs"; return 1; }
+    [ -S "$MILTER_SOCK" ] || { mta_why "no stale socket left"; return 1; }
+    pf_doctor
+    rm -f "$MTA_T/milter.pid"
+    milter_start || return 1
+    expect_finding milter.negotiation "nothing listens on $MILTER_SOCK"
+}
+
+# case_store_check - a record that does not parse (written with tdbtool).
+case_store_check() {
+    tdbtool "$MILTER_DB" store bad@corp.example 'v=1 state=bogus' >/dev/null ||
+        { mta_why "tdbtool store failed"; return 1; }
+    pf_doctor
+    tdbtool "$MILTER_DB" delete bad@corp.example >/dev/null
+    expect_finding store.check "bad@corp.example"
+}
+
+# case_store_owner - the milter's user (nobody here) does not own the store.
+case_store_owner() {
+    DR_CONF=$MTA_T/user-nobody.conf
+    cp "$MILTER_CONF" "$DR_CONF" && echo "user = nobody" >>"$DR_CONF"
+    DR_OTHERS=1 pf_doctor
+    DR_OTHERS=1 expect_finding store.owner "not by the milter's user nobody"
+}
+
+case_trace_mode() {
+    chmod 0644 "$MILTER_DIR/trace.key"
+    pf_doctor
+    chmod 0640 "$MILTER_DIR/trace.key"
+    expect_finding trace.secret "gives others access"
+}
+
+# sm_build MC - sendmail.cf from the harness's .mc, its milter line edited by SED.
+sm_build() {
+    sed "$1" "$SM_DIR/test.mc" >"$SM_DIR/doctor.mc"
+    m4 -D_CF_DIR_="$SM_CFDIR/" "$SM_CFDIR/m4/cf.m4" "$SM_DIR/doctor.mc" \
+        >"$SM_DIR/doctor.cf" 2>"$SM_DIR/m4.log" || mta_why "m4: $(mta_tail 3 "$SM_DIR/m4.log")"
+}
+
+case_sendmail_good() {
+    sm_build 's/x/x/' || return 1
+    grep -q '^Xcoexist, S=unix:.*F=T' "$SM_DIR/doctor.cf" || { mta_why "no X line with F=T"; return 1; }
+    doctor --sendmail-cf "$SM_DIR/doctor.cf"
+    expect_clean
+}
+
+case_sendmail_no_t() {
+    sm_build 's/, F=T//' || return 1
+    doctor --sendmail-cf "$SM_DIR/doctor.cf"
+    expect_finding sendmail.flags "passes unfiltered"
+}
+
+case_sendmail_mc_no_t() {
+    sm_build 's/F=T/F=R/' || return 1
+    doctor --sendmail-cf "$SM_DIR/doctor.mc"
+    expect_finding sendmail.flags "is rejected"
+}
+
+# ---- run -------------------------------------------------------------------------
+: >"$MTA_T/why"
+milter_paths
+base_ok=1
+sink_start || { fail_case smtp-sink "$(head -1 "$MTA_T/why")"; base_ok=0; }
+: >"$MTA_T/why"
+{ [ $base_ok = 1 ] && milter_setup && milter_start; } ||
+    { fail_case milter-start "$(head -1 "$MTA_T/why")"; base_ok=0; }
+: >"$MTA_T/why"
+{ [ $base_ok = 1 ] && pf_setup && pf_start; } ||
+    { fail_case postfix-start "$(head -1 "$MTA_T/why")"; base_ok=0; }
+
+DR_CASES="good-mail good good-json smtpd-milters smtpd-milters-json non-smtpd-milters
+    default-accept entry-accept master-override reinjection reinjection-ok
+    chroot-relative chroot-absolute socket-mode stale-socket store-check store-owner
+    trace-mode"
+DR_SM_CASES="sendmail-good sendmail-no-t sendmail-mc-no-t"
+for c in $DR_CASES; do
+    if [ $base_ok = 1 ]; then run_case "$c" "case_${c//-/_}"
+    else fail_case "$c" "not attempted: the deployment did not start"; fi
+done
+: >"$MTA_T/why"
+if [ $base_ok = 1 ] && sm_setup; then
+    for c in $DR_SM_CASES; do run_case "$c" "case_${c//-/_}"; done
+else
+    for c in $DR_SM_CASES; do fail_case "$c" "no Sendmail .cf: $(head -1 "$MTA_T/why")"; done
+fi
+
+echo "doctor: $dr_pass passed, $dr_fail failed"
+[ "$dr_fail" = 0 ]
