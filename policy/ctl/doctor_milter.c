@@ -7,6 +7,7 @@
  * refused, and milter_default_action decides what happens to mail).
  */
 #include <errno.h>
+#include <grp.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
@@ -211,7 +212,7 @@ int doctor_probe(const struct doctor_sock *sock, int timeout_ms, struct doctor_o
         *errno_out = errno;
         return -1;
     }
-    if (write(fd, pkt, len) != (ssize_t) len)
+    if (send(fd, pkt, len, MSG_NOSIGNAL) != (ssize_t) len)
         doctor_fmt(why, DOCTOR_ERR_MAX, "cannot send the negotiation: %s", strerror(errno));
     else if (read_full(fd, reply, 4, why) == 0) {
         plen = get32(reply);
@@ -220,10 +221,11 @@ int doctor_probe(const struct doctor_sock *sock, int timeout_ms, struct doctor_o
         else if (read_full(fd, reply + 4, plen, why) == 0)
             rc = doctor_optneg_parse(reply, plen + 4, out, why) == 0 ? 0 : -1;
     }
-    /* Say goodbye as an MTA does, so the milter logs no error for us. */
+    /* Say goodbye as an MTA does, so the milter logs no error for us; one
+     * that hung up already must not kill doctor with SIGPIPE. */
     put32(quit, 1);
     quit[4] = SMFIC_QUIT;
-    if (write(fd, quit, sizeof(quit)) < 0) {
+    if (send(fd, quit, sizeof(quit), MSG_NOSIGNAL) < 0) {
         /* it may have gone already; what it answered is what counts */
     }
     close(fd);
@@ -252,12 +254,17 @@ static int check_socket_file(struct doctor *d, const struct doctor_sock *s)
     if (d->dr_mta == NULL)
         return 0;
     if (doctor_may(d->dr_mta, s->ds_path, W_OK, why) == 0) {
+        const struct group *gr = getgrgid(sb.st_gid);
         char fix[DOCTOR_TEXT_MAX];
 
-        doctor_fmt(fix, sizeof(fix), "put %s in the socket's group (adduser %s GROUP) and "
-                 "give that group access (umask = 007 in coexist-milter.conf; the "
-                 "directories g+x), then restart both", d->dr_mta->da_name,
-                 d->dr_mta->da_name);
+        if (gr != NULL && sb.st_gid != 0)
+            doctor_fmt(fix, sizeof(fix), "adduser %s %s, give the group access (umask = 007 "
+                       "in coexist-milter.conf, the directories g+x), restart both",
+                       d->dr_mta->da_name, gr->gr_name);
+        else
+            doctor_fmt(fix, sizeof(fix), "give the socket a group of its own (group = "
+                       "coexist-milter, umask = 007 in coexist-milter.conf), adduser %s "
+                       "coexist-milter, restart both", d->dr_mta->da_name);
         doctor_add(d, "milter.socket_access", fix,
                    "Postfix's account %s cannot connect to %s: %s", d->dr_mta->da_name,
                    s->ds_path, why);

@@ -142,10 +142,10 @@ struct view {
 
 /*
  * names_mine - whether milter list VALUE, as service V->sv reaches it,
- * names the milter's socket; *ACTION its per-milter default_action ("" if
+ * names the milter's socket; ACTION its per-milter default_action ("" if
  * none). -1 when VALUE does not parse (WHY).
  */
-static int names_mine(const struct view *v, const char *value, const char **action,
+static int names_mine(const struct view *v, const char *value, char action[32],
                       const char **why)
 {
     struct doctor_milter list[DOCTOR_MILTERS_MAX];
@@ -164,9 +164,7 @@ static int names_mine(const struct view *v, const char *value, const char **acti
             doctor_fmt(s.ds_path, sizeof(s.ds_path), "%s", host);
         }
         if (doctor_sock_same(v->mine, &s)) {
-            static char found[32];
-            doctor_fmt(found, sizeof(found), "%s", list[i].dm_default_action);
-            *action = found;
+            doctor_fmt(action, 32, "%s", list[i].dm_default_action);
             return 1;
         }
     }
@@ -214,10 +212,10 @@ static void check_action(struct doctor *d, const char *action, const char *where
 /* check_list - V's service and one list: named, overridden, default action. */
 static void check_list(struct doctor *d, const struct view *v)
 {
-    const char *own = doctor_override(v->sv, v->param), *action = "", *why = "";
+    const char *own = doctor_override(v->sv, v->param), *why = "";
     const char *value = own ? own : doctor_param(v->pf, v->param);
-    char name[DOCTOR_PATH_MAX], fix[DOCTOR_TEXT_MAX], where[DOCTOR_PATH_MAX];
-    int rc = names_mine(v, value, &action, &why);
+    char name[DOCTOR_PATH_MAX], fix[DOCTOR_TEXT_MAX], where[DOCTOR_PATH_MAX], action[32];
+    int rc = names_mine(v, value, action, &why);
 
     if (rc < 0) {
         doctor_add(d, "postfix.milter_list", "fix its syntax (postconf(5), MILTER README)",
@@ -242,11 +240,14 @@ static void check_list(struct doctor *d, const struct view *v)
         return;
     }
     how_named(v, name, sizeof(name), fix, sizeof(fix), "in main.cf");
+    where[0] = '\0';
+    if (v->sv->ds_chroot)
+        doctor_fmt(where, sizeof(where), " (from service %s, chrooted in %s, where a unix: "
+                   "path is taken inside the chroot)", v->sv->ds_name, v->queue_dir);
     doctor_add(d, strcmp(v->param, "smtpd_milters") == 0 ? "postfix.smtpd_milters"
-               : "postfix.non_smtpd_milters", fix, "%s (%s) does not name this milter's "
-               "socket %s%s%s: mail %s is not routed", v->param, value && value[0] ? value
-               : "empty", d->dr_cfg->socket, v->sv->ds_chroot ? " as the chrooted " : "",
-               v->sv->ds_chroot ? v->sv->ds_name : "", strcmp(v->param, "smtpd_milters") == 0
+               : "postfix.non_smtpd_milters", fix, "%s (%s) does not reach this milter's "
+               "socket %s%s: mail %s is not routed", v->param, value && value[0] ? value
+               : "empty", d->dr_cfg->socket, where, strcmp(v->param, "smtpd_milters") == 0
                ? "received over SMTP" : "submitted with sendmail(1)");
 }
 
@@ -262,10 +263,10 @@ static int reinjection(const struct doctor_service *sv)
 static void check_reinjection(struct doctor *d, const struct view *v)
 {
     const char *opts = doctor_effective(v->pf, v->sv, "receive_override_options");
-    const char *value = doctor_effective(v->pf, v->sv, "smtpd_milters"), *action, *why;
-    char fix[DOCTOR_TEXT_MAX];
+    const char *value = doctor_effective(v->pf, v->sv, "smtpd_milters"), *why;
+    char fix[DOCTOR_TEXT_MAX], action[32];
 
-    if (doctor_has_word(opts, "no_milters") || names_mine(v, value, &action, &why) != 1)
+    if (doctor_has_word(opts, "no_milters") || names_mine(v, value, action, &why) != 1)
         return;
     doctor_fmt(fix, sizeof(fix), "add -o receive_override_options=no_milters (or -o "
              "smtpd_milters=) to %s in master.cf", v->sv->ds_name);

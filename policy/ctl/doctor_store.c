@@ -40,8 +40,8 @@ static void check_records(struct doctor *d)
     int bad;
 
     if (st == NULL) {
-        doctor_add(d, "store.open", "create it with coexistctl init (or fix state_db)",
-                   "%s", err);
+        doctor_add(d, "store.open", "check state_db in coexist-milter.conf; a new store "
+                   "is made with coexistctl init", "%s", err);
         return;
     }
     if ((bad = store_check(st, note_problem, &p)) < 0)
@@ -82,9 +82,9 @@ static void check_store_owner(struct doctor *d, const struct doctor_account *a)
     if (sb.st_uid != a->da_uid) {
         const struct passwd *pw = getpwuid(sb.st_uid);
         doctor_add(d, "store.owner", fix, "%s is owned by %s, not by the milter's user %s: "
-                   "coexistctl refuses changes from its user, and a mode change away from "
-                   "a milter that cannot open it", d->dr_db_path,
-                   pw ? pw->pw_name : "another uid", a->da_name);
+                   "the milter opens it read-write, and coexistctl run as %s refuses to "
+                   "change it", d->dr_db_path, pw ? pw->pw_name : "another uid",
+                   a->da_name, a->da_name);
     } else if (doctor_may(a, d->dr_db_path, R_OK | W_OK, why) == 0)
         doctor_add(d, "store.access", "give the milter's user read and write access (and "
                    "search on the directories above)", "the milter (user %s) cannot open "

@@ -77,6 +77,7 @@ dr_fail=0
 export MAIL_CONFIG=$MTA_T/no-system-postfix
 
 dr_cleanup() {
+    mta_kill_pidfile "$MTA_T/fake.pid" 3
     pf_stop
     mta_kill_pidfile "$MTA_T/milter.pid" 8
     sink_stop
@@ -88,6 +89,9 @@ dr_cleanup() {
 }
 trap dr_cleanup EXIT
 trap 'exit 130' INT TERM
+# Groups are changed in a copy of /etc/group, bound over it in this namespace.
+cp /etc/group "$MTA_T/group.orig" && cp /etc/group "$MTA_T/group" &&
+    mount --bind "$MTA_T/group" /etc/group || echo "FAIL setup: cannot bind /etc/group"
 
 # run_case NAME FN - FN in a subshell; PASS or FAIL with the first reason.
 run_case() {
@@ -195,7 +199,7 @@ d = json.load(open(sys.argv[1]))
 assert d["problems"] == len(d["findings"]) == 1, d
 f = d["findings"][0]
 assert f["check"] == "postfix.smtpd_milters", f
-assert "does not name" in f["problem"] and f["fix"].startswith("add unix:"), f
+assert "does not reach" in f["problem"] and f["fix"].startswith("add unix:"), f
 EOF
 }
 
@@ -273,12 +277,84 @@ case_chroot_absolute() {
     expect_finding postfix.smtpd_milters "add unix:milter/milter.sock to smtpd_milters"
 }
 
-# case_socket_mode - a socket only root may use: Postfix's account cannot connect.
+# case_socket_mode - a socket only root may use: Postfix's account cannot
+# connect, and Postfix itself shows it (milter_default_action: 4xx).
 case_socket_mode() {
+    local id
+    id=$(mta_new_id mode)
     chmod 0700 "$MILTER_SOCK"
     pf_doctor
+    if pf_send_smtp "$id" good@corp.example; then
+        chmod 0777 "$MILTER_SOCK"
+        mta_why "Postfix accepted mail it could not give the milter"
+        return 1
+    fi
+    : >"$MTA_T/why"     # the refusal is what this case wants
     chmod 0777 "$MILTER_SOCK"
+    grep -qE ' 4[0-9][0-9] 4\.[0-9]+\.[0-9]+ ' "$MTA_T/$id.smtp" ||
+        mta_why "no 4xx from Postfix: $(mta_tail 4 "$MTA_T/$id.smtp")"
     expect_finding milter.socket_access "postfix cannot connect"
+}
+
+# group_file LINE - /etc/group (bind-mounted, this namespace only) plus LINE.
+group_file() {
+    cp "$MTA_T/group.orig" "$MTA_T/group" && printf '%s\n' "$1" >>"$MTA_T/group"
+}
+
+# case_socket_group - a 0770 socket of a group Postfix's account is not in;
+# then with postfix in it (adduser postfix GROUP): clean.
+case_socket_group() {
+    group_file "cxdoc:x:4711:"
+    chgrp 4711 "$MILTER_SOCK" && chmod 0770 "$MILTER_SOCK"
+    pf_doctor
+    expect_finding milter.socket_access "adduser postfix cxdoc"
+    group_file "cxdoc:x:4711:postfix"
+    pf_doctor
+    chgrp 0 "$MILTER_SOCK" && chmod 0777 "$MILTER_SOCK"
+    expect_clean
+}
+
+# fake_milter ANSWER - fakemilter.py on its own socket; DR_CONF names it.
+fake_milter() {
+    "$MTA_PYTHON" "$DOCTOR_DIR/fakemilter.py" "$MTA_T/fake.sock" "$1" "$MTA_T/fake.ready" \
+        >"$MTA_T/fake.log" 2>&1 &
+    echo $! >"$MTA_T/fake.pid"
+    mta_poll 10 test -e "$MTA_T/fake.ready" || mta_why "fakemilter.py did not start"
+    DR_CONF=$MTA_T/fake.conf
+    sed "s|^socket = .*|socket = unix:$MTA_T/fake.sock|" "$MILTER_CONF" >"$DR_CONF"
+}
+
+# case_negotiation_actions - a milter that does not ask for what coexist-milter needs.
+case_negotiation_actions() {
+    fake_milter 0x01 || return 1
+    DR_PF_ETC=$MTA_T/postfix-fake
+    rm -rf "$DR_PF_ETC" && cp -r "$PF_ETC" "$DR_PF_ETC"
+    postconf -c "$DR_PF_ETC" -e "smtpd_milters = unix:$MTA_T/fake.sock" \
+        "non_smtpd_milters = unix:$MTA_T/fake.sock"
+    pf_doctor
+    mta_kill_pidfile "$MTA_T/fake.pid" 3
+    rm -f "$MTA_T/fake.ready"
+    expect_finding milter.negotiation "does not ask for add recipient (SMFIF_ADDRCPT), add recipient with ESMTP arguments (SMFIF_ADDRCPT_PAR), delete recipient"
+}
+
+# case_negotiation_refused - a milter that answers the negotiation with tempfail.
+case_negotiation_refused() {
+    fake_milter reply:t || return 1
+    DR_PF_ETC=$MTA_T/postfix-fake
+    pf_doctor
+    mta_kill_pidfile "$MTA_T/fake.pid" 3
+    rm -f "$MTA_T/fake.ready"
+    expect_finding milter.negotiation "answered the negotiation with 't' (tempfail)"
+}
+
+# case_trace_group - a 0640 secret whose group has Postfix's account in it.
+case_trace_group() {
+    group_file "cxdoc:x:4711:postfix"
+    chgrp 4711 "$MILTER_DIR/trace.key"
+    pf_doctor
+    chgrp 0 "$MILTER_DIR/trace.key"
+    group_file ""
+    expect_finding trace.mode "which has postfix in it"
 }
 
 # case_stale_socket - the milter killed: its socket stays, nothing answers.
@@ -356,8 +432,8 @@ sink_start || { fail_case smtp-sink "$(head -1 "$MTA_T/why")"; base_ok=0; }
 
 DR_CASES="good-mail good good-json smtpd-milters smtpd-milters-json non-smtpd-milters
     default-accept entry-accept master-override reinjection reinjection-ok
-    chroot-relative chroot-absolute socket-mode stale-socket store-check store-owner
-    trace-mode"
+    chroot-relative chroot-absolute socket-mode socket-group negotiation-actions
+    negotiation-refused stale-socket store-check store-owner trace-mode trace-group"
 DR_SM_CASES="sendmail-good sendmail-no-t sendmail-mc-no-t"
 for c in $DR_CASES; do
     if [ $base_ok = 1 ]; then run_case "$c" "case_${c//-/_}"
