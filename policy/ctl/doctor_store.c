@@ -57,17 +57,28 @@ static void check_records(struct doctor *d)
     store_close(st);
 }
 
-/* milter_account - the milter's user, or NULL when it runs as whoever starts it. */
+/*
+ * milter_account - the account the milter runs as: user of the config, or
+ * without one (systemd's User= starts it as its account) the owner of its
+ * unix socket, which it made. NULL when it runs as root or is unknown.
+ */
 static const struct doctor_account *milter_account(struct doctor *d, struct doctor_account *a)
 {
-    if (d->dr_cfg->user[0] == '\0')
-        return NULL;
-    if (doctor_account(d->dr_cfg->user, a) < 0) {
+    const struct passwd *pw;
+    struct doctor_sock s;
+    struct stat sb;
+
+    if (d->dr_cfg->user[0] != '\0') {
+        if (doctor_account(d->dr_cfg->user, a) == 0)
+            return a;
         doctor_add(d, "milter.user", "create the account or fix user in "
                    "coexist-milter.conf", "user %s: no such user", d->dr_cfg->user);
         return NULL;
     }
-    return a;
+    if (doctor_sock_milter(d->dr_cfg->socket, &s) < 0 || s.ds_kind != DOCTOR_SOCK_UNIX
+        || stat(s.ds_path, &sb) < 0 || sb.st_uid == 0 || (pw = getpwuid(sb.st_uid)) == NULL)
+        return NULL;
+    return doctor_account(pw->pw_name, a) == 0 ? a : NULL;
 }
 
 /* check_store_owner - the milter opens the store read-write as its user. */
