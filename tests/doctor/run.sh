@@ -4,16 +4,22 @@
 # the real coexist-milter on its socket (tests/mta/lib.sh, the MTA tier's
 # harness) make the good deployment: mail is routed through it, doctor
 # exits 0 with no finding, and its JSON says the same. Then one thing at a
-# time is broken, doctor must name it with the right finding and exit
-# non-zero, and the thing is put back: smtpd_milters and non_smtpd_milters
-# without the socket, milter_default_action = accept, a master.cf service
+# time is broken, doctor must name it alone with the right finding and a
+# fix and exit non-zero, and the thing is put back: smtpd_milters and
+# non_smtpd_milters without the socket (also as JSON), milter_default_action
+# = accept (main.cf, and the milter's own { } entry), a master.cf service
 # overriding smtpd_milters, a content filter's re-injection listener
-# without no_milters (and with it: clean), a chrooted smtpd naming the
-# socket right (relative to queue_directory: clean) and wrong (absolute),
-# a socket Postfix's account cannot connect to (mode), the milter killed
-# (a stale socket), a store record that fails check, a store owned by
-# another user than the milter's, a world-readable trace secret, and
-# Sendmail's INPUT_MAIL_FILTER without F=T (in the .cf and in the .mc).
+# without no_milters (and with it: clean), chrooted smtpd and cleanup
+# naming the socket relative to queue_directory (clean) and by its host
+# path (both found, the fix in the relative form), a socket Postfix's
+# account cannot connect to (mode: Postfix really tempfails; group: clean
+# once postfix is in it), another milter on the socket that lacks actions
+# or refuses the negotiation (tests/doctor/fakemilter.py), the milter
+# killed (a stale socket), a store record that fails check, a store not
+# owned by the milter's user, a world-readable and a group-readable trace
+# secret, shared_store without a replica, and Sendmail: a good .cf, F=T
+# missing (.cf) or F=R (.mc), MAIL_FILTER instead of INPUT_MAIL_FILTER,
+# no milter line at all.
 #
 # Usage (as root): tests/doctor/run.sh [--coexistctl PATH] [--coexist-milter PATH] [--keep]
 #   or COEXISTCTL=PATH COEXIST_MILTER=PATH tests/doctor/run.sh
@@ -253,16 +259,18 @@ case_reinjection_ok() {
 }
 
 # chroot_instance MILTERS - a copy of the instance's config, for doctor only:
-# smtp chrooted in a queue_directory that holds the milter's directory (as
-# Debian's /var/spool/postfix holds coexist-milter/), the lists set to MILTERS.
+# smtpd and cleanup chrooted (as Debian ships them) in a queue_directory that
+# holds the milter's directory (as /var/spool/postfix holds coexist-milter/),
+# both lists set to MILTERS.
 chroot_instance() {
     DR_PF_ETC=$MTA_T/postfix-chroot
     rm -rf "$DR_PF_ETC" && cp -r "$PF_ETC" "$DR_PF_ETC" || return 1
-    sed -i 's/^\(127.0.0.1:[0-9]* inet n -    \)n/\1y/' "$DR_PF_ETC/master.cf"
+    sed -i -e 's/^\(127.0.0.1:[0-9]* inet n -    \)n/\1y/' \
+        -e 's/^\(cleanup    unix  n -       \)n/\1y/' "$DR_PF_ETC/master.cf"
     postconf -c "$DR_PF_ETC" -e "queue_directory = $MTA_T" "smtpd_milters = $1" \
-        "non_smtpd_milters = unix:$MILTER_SOCK"
-    postconf -c "$DR_PF_ETC" -F | grep -q '^127.0.0.1:[0-9]*/inet/chroot = y' ||
-        mta_why "the copy's smtpd is not chrooted: $(grep smtpd "$DR_PF_ETC/master.cf")"
+        "non_smtpd_milters = $1"
+    [ "$(postconf -c "$DR_PF_ETC" -F | grep -cE '^(127.0.0.1:[0-9]*/inet|cleanup/unix)/chroot = y')" = 2 ] ||
+        mta_why "the copy's smtpd and cleanup are not chrooted: $(grep -E 'smtpd|cleanup' "$DR_PF_ETC/master.cf")"
 }
 
 case_chroot_relative() {
@@ -271,10 +279,14 @@ case_chroot_relative() {
     expect_clean
 }
 
+# case_chroot_absolute - the host's path, which the chrooted services look
+# up inside the chroot: both lists miss, and the fix names the relative form.
 case_chroot_absolute() {
     chroot_instance "unix:$MILTER_SOCK" || return 1
     pf_doctor
-    expect_finding postfix.smtpd_milters "add unix:milter/milter.sock to smtpd_milters"
+    DR_OTHERS=1 expect_finding postfix.non_smtpd_milters "add unix:milter/milter.sock to non_smtpd_milters"
+    DR_OTHERS=1 expect_finding postfix.smtpd_milters "add unix:milter/milter.sock to smtpd_milters"
+    [ "$(grep -c '^\[' "$MTA_T/doctor.out")" = 2 ] || mta_why "want 2 findings"
 }
 
 # case_socket_mode - a socket only root may use: Postfix's account cannot
@@ -392,6 +404,15 @@ case_trace_mode() {
     expect_finding trace.secret "gives others access"
 }
 
+# case_replica_none - shared_store set, but the store is no replica (no
+# follower ever ran): the milter would route by a state nobody keeps.
+case_replica_none() {
+    DR_CONF=$MTA_T/shared.conf
+    cp "$MILTER_CONF" "$DR_CONF" && echo "shared_store = host=$MTA_T/nopg dbname=coexist" >>"$DR_CONF"
+    pf_doctor
+    expect_finding replica.position "no replica of the shared store"
+}
+
 # sm_build MC - sendmail.cf from the harness's .mc, its milter line edited by SED.
 sm_build() {
     sed "$1" "$SM_DIR/test.mc" >"$SM_DIR/doctor.mc"
@@ -418,6 +439,20 @@ case_sendmail_mc_no_t() {
     expect_finding sendmail.flags "is rejected"
 }
 
+# case_sendmail_not_input - MAIL_FILTER defines the milter but never calls it.
+case_sendmail_not_input() {
+    sm_build 's/^INPUT_MAIL_FILTER/MAIL_FILTER/' || return 1
+    doctor --sendmail-cf "$SM_DIR/doctor.cf"
+    expect_finding sendmail.input_filters "not in InputMailFilters"
+}
+
+# case_sendmail_none - no milter line for this socket at all.
+case_sendmail_none() {
+    sm_build '/INPUT_MAIL_FILTER/d' || return 1
+    doctor --sendmail-cf "$SM_DIR/doctor.cf"
+    expect_finding sendmail.milter "has no milter with this milter's socket"
+}
+
 # ---- run -------------------------------------------------------------------------
 : >"$MTA_T/why"
 milter_paths
@@ -433,8 +468,9 @@ sink_start || { fail_case smtp-sink "$(head -1 "$MTA_T/why")"; base_ok=0; }
 DR_CASES="good-mail good good-json smtpd-milters smtpd-milters-json non-smtpd-milters
     default-accept entry-accept master-override reinjection reinjection-ok
     chroot-relative chroot-absolute socket-mode socket-group negotiation-actions
-    negotiation-refused stale-socket store-check store-owner trace-mode trace-group"
-DR_SM_CASES="sendmail-good sendmail-no-t sendmail-mc-no-t"
+    negotiation-refused stale-socket store-check store-owner trace-mode trace-group
+    replica-none"
+DR_SM_CASES="sendmail-good sendmail-no-t sendmail-mc-no-t sendmail-not-input sendmail-none"
 for c in $DR_CASES; do
     if [ $base_ok = 1 ]; then run_case "$c" "case_${c//-/_}"
     else fail_case "$c" "not attempted: the deployment did not start"; fi
