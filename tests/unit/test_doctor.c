@@ -19,7 +19,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "mlfi.h"
+#include "ctl.h"
 #include "doctor.h"
 #include "check.h"
 
@@ -421,6 +424,74 @@ static void test_may(void **state)
     rmdir(dir);
 }
 
+/* ---- the verb through ctl_main ------------------------------------------------ */
+
+/* run_ctl - coexistctl ARGV... into OUT (malloc'd); returns the exit code. */
+static int run_ctl(char **out, int argc, char **argv)
+{
+    size_t len;
+    FILE *fp = open_memstream(out, &len), *err = fopen("/dev/null", "w");
+    int rc;
+
+    assert_non_null(fp);
+    assert_non_null(err);
+    rc = ctl_main(argc, argv, fp, err, NULL, NULL);
+    fclose(fp);
+    fclose(err);
+    return rc;
+}
+
+/*
+ * test_verb - doctor on a store with no MTA and no milter: each finding
+ * once, exit 78; the same as JSON; a bad --format is a usage error.
+ */
+static void test_verb(void **state)
+{
+    char dir[] = "/tmp/test_doctor.XXXXXX", conf[128], db[128], sock[128], *out = NULL;
+    json_t *root, *f;
+    json_error_t jerr;
+    FILE *fp;
+
+    (void) state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(conf, sizeof(conf), "%s/c.conf", dir);
+    snprintf(db, sizeof(db), "%s/state.tdb", dir);
+    snprintf(sock, sizeof(sock), "%s/none.sock", dir);
+    fp = fopen(conf, "w");
+    assert_non_null(fp);
+    fprintf(fp, "socket = unix:%s\nstate_db = %s\n", sock, db);
+    fclose(fp);
+    setenv("MAIL_CONFIG", dir, 1);      /* no main.cf there: no Postfix */
+    char *init[] = {"coexistctl", "-c", conf, "init", NULL};
+    assert_int_equal(run_ctl(&out, 4, init), 0);
+    free(out);
+    char *text[] = {"coexistctl", "-c", conf, "doctor", "--sendmail-cf", conf, NULL};
+    assert_int_equal(run_ctl(&out, 6, text), 78);
+    CHECK_CONTAINS(out, "[sendmail.milter] ");
+    CHECK_CONTAINS(out, "[milter.socket] socket ");
+    CHECK_CONTAINS(out, "; fix: ");
+    CHECK_CONTAINS(out, "doctor: 2 problems (checked sendmail, milter, store)\n");
+    free(out);
+    char *json[] = {"coexistctl", "-c", conf, "doctor", "--format", "json", NULL};
+    assert_int_equal(run_ctl(&out, 6, json), 78);
+    root = json_loads(out, 0, &jerr);
+    if (root == NULL)
+        fail_msg("not JSON (%s): %s", jerr.text, out);
+    assert_int_equal(json_integer_value(json_object_get(root, "problems")), 2);
+    /* (the first is mta.none, or sendmail's on a host with /etc/mail/sendmail.cf) */
+    f = json_array_get(json_object_get(root, "findings"), 1);
+    CHECK_STR(json_string_value(json_object_get(f, "check")), "milter.socket");
+    assert_non_null(json_string_value(json_object_get(f, "fix")));
+    json_decref(root);
+    free(out);
+    char *bad[] = {"coexistctl", "-c", conf, "doctor", "--format", "csv", NULL};
+    assert_int_equal(run_ctl(&out, 6, bad), 64);
+    free(out);
+    unsetenv("MAIL_CONFIG");
+    snprintf(sock, sizeof(sock), "rm -rf '%s'", dir);
+    assert_int_equal(system(sock), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -434,6 +505,7 @@ int main(void)
         cmocka_unit_test(test_optneg_packet),
         cmocka_unit_test(test_optneg_parse),
         cmocka_unit_test(test_may),
+        cmocka_unit_test(test_verb),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
