@@ -76,23 +76,15 @@ int doctor_sendmail_line(const char *line, char *name, size_t namelen, char *soc
     return 1;
 }
 
-/* input_filters - whether "O InputMailFilters=a,b" in LINE lists NAME (1), not (0), or is no such line (-1). */
-static int input_filters(const char *line, const char *name)
-{
-    const char *key = "O InputMailFilters=";
-
-    if (strncmp(line, key, strlen(key)) != 0)
-        return -1;
-    return doctor_has_word(line + strlen(key), name);
-}
+/* The option that lists the milters Sendmail calls, in a .cf. */
+#define INPUT_FILTERS "O InputMailFilters="
 
 /* Scan state of one file. */
 struct sm_scan {
     int is_mc;
     int found;                  /* a milter line for our socket */
     char name[128], flags[64];
-    int listed;                 /* -1: no InputMailFilters line; else 0/1 */
-    char input_line[512];
+    char input_line[512];       /* the INPUT_FILTERS line, or "" */
 };
 
 /* scan_line - one line of the file into S. */
@@ -100,9 +92,8 @@ static void scan_line(struct sm_scan *s, const struct doctor_sock *mine, const c
 {
     char name[128], socket[DOCTOR_PATH_MAX], flags[64];
     struct doctor_sock theirs;
-    int in;
 
-    if (!s->is_mc && (in = input_filters(line, "")) >= 0) {
+    if (!s->is_mc && strncmp(line, INPUT_FILTERS, strlen(INPUT_FILTERS)) == 0) {
         copy_until(line, "\n", s->input_line, sizeof(s->input_line));
         return;
     }
@@ -114,7 +105,6 @@ static void scan_line(struct sm_scan *s, const struct doctor_sock *mine, const c
     s->found = 1;
     doctor_fmt(s->name, sizeof(s->name), "%s", name);
     doctor_fmt(s->flags, sizeof(s->flags), "%s", flags);
-    s->listed = strncmp(line, "MAIL_FILTER(", 12) == 0 ? 0 : 1;
 }
 
 /* judge - what S says about the file PATH. */
@@ -139,7 +129,7 @@ static void judge(struct doctor *d, const struct sm_scan *s, const char *path)
                    : "passes unfiltered, without the legacy copies");
     }
     if (!s->is_mc && (s->input_line[0] == '\0'
-                      || !doctor_has_word(s->input_line + 19, s->name))) {
+                      || !doctor_has_word(s->input_line + strlen(INPUT_FILTERS), s->name))) {
         doctor_fmt(fix, sizeof(fix), "use INPUT_MAIL_FILTER (not MAIL_FILTER) for %s, or add "
                  "it to confINPUT_MAIL_FILTERS, and rebuild sendmail.cf", s->name);
         doctor_add(d, "sendmail.input_filters", fix, "%s: milter %s is defined but not in "

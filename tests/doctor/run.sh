@@ -459,7 +459,9 @@ milter_paths
 base_ok=1
 sink_start || { fail_case smtp-sink "$(head -1 "$MTA_T/why")"; base_ok=0; }
 : >"$MTA_T/why"
-{ [ $base_ok = 1 ] && milter_setup && milter_start; } ||
+# (in a subshell: the milter is no job of this shell, which would report
+# the kill of case stale-socket)
+{ [ $base_ok = 1 ] && milter_setup && ( milter_start ); } ||
     { fail_case milter-start "$(head -1 "$MTA_T/why")"; base_ok=0; }
 : >"$MTA_T/why"
 { [ $base_ok = 1 ] && pf_setup && pf_start; } ||
