@@ -84,6 +84,7 @@ export MAIL_CONFIG=$MTA_T/no-system-postfix
 
 dr_cleanup() {
     mta_kill_pidfile "$MTA_T/fake.pid" 3
+    mta_kill_pidfile "$MTA_T/pkg-milter.pid" 8
     pf_stop
     mta_kill_pidfile "$MTA_T/milter.pid" 8
     sink_stop
@@ -96,8 +97,10 @@ dr_cleanup() {
 trap dr_cleanup EXIT
 trap 'exit 130' INT TERM
 # Groups are changed in a copy of /etc/group, bound over it in this namespace.
-cp /etc/group "$MTA_T/group.orig" && cp /etc/group "$MTA_T/group" &&
-    mount --bind "$MTA_T/group" /etc/group || echo "FAIL setup: cannot bind /etc/group"
+for f in group passwd; do
+    cp "/etc/$f" "$MTA_T/$f.orig" && cp "/etc/$f" "$MTA_T/$f" &&
+        mount --bind "$MTA_T/$f" "/etc/$f" || echo "FAIL setup: cannot bind /etc/$f"
+done
 
 # run_case NAME FN - FN in a subshell; PASS or FAIL with the first reason.
 run_case() {
@@ -404,6 +407,56 @@ case_trace_mode() {
     expect_finding trace.secret "gives others access"
 }
 
+# case_packaged - the README's Postfix deployment, as the package makes it:
+# an account coexist-milter (in this namespace's passwd and group, with
+# postfix in its group), the socket in the chroot's coexist-milter/ (0750),
+# umask 007, the store and secret made by "coexistctl init" as root in the
+# account's state directory, the milter started as the account (systemd's
+# User=, here setpriv) with no user in its config, smtpd and cleanup
+# chrooted and naming unix:coexist-milter/coexist-milter.sock. doctor takes
+# the milter's account from its socket. The secret as init makes it (0640,
+# the account's group, which Postfix's account is in) is found; 0600 is
+# clean; a store root took over is found.
+case_packaged() {
+    local pkg=$MTA_T/pkg conf=$MTA_T/pkg/coexist-milter.conf rc=0
+    group_file "coexist-milter:x:4720:postfix"
+    cp "$MTA_T/passwd.orig" "$MTA_T/passwd" &&
+        echo "coexist-milter:x:4720:4720::/nonexistent:/usr/sbin/nologin" >>"$MTA_T/passwd"
+    mkdir -p "$pkg/spool/coexist-milter" "$pkg/lib" && chmod 755 "$pkg" "$pkg/spool" &&
+        chown coexist-milter:coexist-milter "$pkg/spool/coexist-milter" "$pkg/lib" &&
+        chmod 0750 "$pkg/spool/coexist-milter" "$pkg/lib" || { mta_why "layout"; return 1; }
+    printf '%s\n' "socket = unix:$pkg/spool/coexist-milter/coexist-milter.sock" \
+        "state_db = $pkg/lib/state.tdb" "umask = 007" "pid_file =" >"$conf"
+    "$COEXISTCTL" -c "$conf" init >&2 || { mta_why "coexistctl init as root failed"; return 1; }
+    setpriv --reuid=coexist-milter --regid=coexist-milter --init-groups \
+        "$COEXIST_MILTER" -c "$conf" -f >"$MTA_T/pkg-milter.log" 2>&1 &
+    echo $! >"$MTA_T/pkg-milter.pid"
+    mta_poll 30 test -S "$pkg/spool/coexist-milter/coexist-milter.sock" ||
+        { mta_why "packaged milter did not start: $(mta_tail 3 "$MTA_T/pkg-milter.log")"; rc=1; }
+    DR_PF_ETC=$MTA_T/postfix-pkg
+    rm -rf "$DR_PF_ETC" && cp -r "$PF_ETC" "$DR_PF_ETC" &&
+        sed -i -e 's/^\(127.0.0.1:[0-9]* inet n -    \)n/\1y/' \
+            -e 's/^\(cleanup    unix  n -       \)n/\1y/' "$DR_PF_ETC/master.cf" &&
+        postconf -c "$DR_PF_ETC" -e "queue_directory = $pkg/spool" \
+            "smtpd_milters = unix:coexist-milter/coexist-milter.sock" \
+            "non_smtpd_milters = unix:coexist-milter/coexist-milter.sock"
+    DR_CONF=$conf
+    if [ $rc = 0 ]; then
+        pf_doctor
+        expect_finding trace.mode "which has postfix in it"
+        chmod 0600 "$pkg/lib/trace.key"
+        pf_doctor
+        expect_clean
+        chown root "$pkg/lib/state.tdb"
+        pf_doctor
+        chown coexist-milter "$pkg/lib/state.tdb"
+        expect_finding store.owner "not by the milter's user coexist-milter"
+    fi
+    mta_kill_pidfile "$MTA_T/pkg-milter.pid" 12
+    cp "$MTA_T/passwd.orig" "$MTA_T/passwd"
+    group_file ""
+}
+
 # case_replica_none - shared_store set, but the store is no replica (no
 # follower ever ran): the milter would route by a state nobody keeps.
 case_replica_none() {
@@ -471,7 +524,7 @@ DR_CASES="good-mail good good-json smtpd-milters smtpd-milters-json non-smtpd-mi
     default-accept entry-accept master-override reinjection reinjection-ok
     chroot-relative chroot-absolute socket-mode socket-group negotiation-actions
     negotiation-refused stale-socket store-check store-owner trace-mode trace-group
-    replica-none"
+    packaged replica-none"
 DR_SM_CASES="sendmail-good sendmail-no-t sendmail-mc-no-t sendmail-not-input sendmail-none"
 for c in $DR_CASES; do
     if [ $base_ok = 1 ]; then run_case "$c" "case_${c//-/_}"
