@@ -414,9 +414,9 @@ case_trace_mode() {
 # account's state directory, the milter started as the account (systemd's
 # User=, here setpriv) with no user in its config, smtpd and cleanup
 # chrooted and naming unix:coexist-milter/coexist-milter.sock. doctor takes
-# the milter's account from its socket. The secret as init makes it (0640,
-# the account's group, which Postfix's account is in) is found; 0600 is
-# clean; a store root took over is found.
+# the milter's account from its socket. The secret as init makes it (0600)
+# is clean; 0640 (the account's group, which Postfix's account is in) is
+# found; a store root took over is found.
 case_packaged() {
     local pkg=$MTA_T/pkg conf=$MTA_T/pkg/coexist-milter.conf rc=0
     group_file "coexist-milter:x:4720:postfix"
@@ -442,11 +442,14 @@ case_packaged() {
             "non_smtpd_milters = unix:coexist-milter/coexist-milter.sock"
     DR_CONF=$conf
     if [ $rc = 0 ]; then
+        [ "$(stat -c %a "$pkg/lib/trace.key")" = 600 ] ||
+            mta_why "coexistctl init made trace.key $(stat -c %a "$pkg/lib/trace.key"), want 600"
+        pf_doctor
+        expect_clean
+        chmod 0640 "$pkg/lib/trace.key"
         pf_doctor
         expect_finding trace.mode "which has postfix in it"
         chmod 0600 "$pkg/lib/trace.key"
-        pf_doctor
-        expect_clean
         chown root "$pkg/lib/state.tdb"
         pf_doctor
         chown coexist-milter "$pkg/lib/state.tdb"
