@@ -25,6 +25,8 @@ struct dbhandle {
     pthread_mutex_t lock;
     struct store *st;           /* NULL until opened, or after a failure */
     int failing;                /* the last open failed: log recovery once */
+    int opened;                 /* opened once: a later open is a reopen */
+    struct dbh_census census;   /* the last count of the records (dbh_census) */
     char path[];
 };
 
@@ -59,6 +61,7 @@ static void dbh_drop(struct dbhandle *dbh)
 {
     store_close(dbh->st);
     dbh->st = NULL;
+    dbh->census.valid = 0;      /* another file: count it again */
 }
 
 /*
@@ -89,6 +92,9 @@ static int dbh_ready(struct dbhandle *dbh, char err[DECIDE_ERR_MAX])
         return -1;
     }
     log_msg(LOG_INFO, "state_db %s opened", dbh->path);
+    if (dbh->opened)
+        stats_add(STATS_REOPENS, 1);
+    dbh->opened = 1;
     dbh->failing = 0;
     return 0;
 }
@@ -194,5 +200,55 @@ int dbh_decide(struct dbhandle *dbh, const struct decide_rcpt *rcpts,
         rc = dbh_keep_named(result, routes, nrcpt, err);
     if (rc < 0)
         result->count = 0;
+    return rc;
+}
+
+/* census_visit - count one record into the census being made. */
+static int census_visit(const char *key, const struct record *rec, void *ctx)
+{
+    struct dbh_census *c = ctx;
+    int state = record_effective_state(rec, c->now) == STATE_MIGRATED ? DBH_MIGRATED
+        : rec->cutover != 0 ? DBH_SCHEDULED : DBH_UNMIGRATED;
+
+    (void) key;
+    c->records[rec->kind == RECORD_DOMAIN][state][rec->mode == MODE_REWRITE]++;
+    if (state == DBH_SCHEDULED && (c->next_cutover == 0 || rec->cutover < c->next_cutover))
+        c->next_cutover = rec->cutover;
+    return 0;
+}
+
+/*
+ * dbh_census - the records by kind, state and mode, counted again only when
+ * the store changed (its seqnum) or a scheduled cutover passed since the
+ * last count: a traversal holds the lock, so it must not run for nothing.
+ */
+int dbh_census(struct dbhandle *dbh, time_t now, struct dbh_census *out,
+               char err[DECIDE_ERR_MAX])
+{
+    struct dbh_census *c = &dbh->census;
+    int rc, seq;
+
+    pthread_mutex_lock(&dbh->lock);
+    if ((rc = dbh_ready(dbh, err)) == 0) {
+        seq = store_seqnum(dbh->st);
+        if (!c->valid || c->seqnum != seq || c->st != dbh->st
+            || (c->next_cutover != 0 && now >= c->next_cutover)) {
+            memset(c, 0, sizeof(*c));
+            c->now = now;
+            if ((rc = store_traverse(dbh->st, census_visit, c)) < 0)
+                snprintf(err, DECIDE_ERR_MAX, "counting records: %s", store_error(dbh->st));
+            else {
+                c->valid = 1;
+                c->seqnum = seq;
+                c->st = dbh->st;
+                c->recounts++;
+            }
+        }
+    }
+    if (rc == 0)
+        *out = *c;
+    else
+        c->valid = 0;
+    pthread_mutex_unlock(&dbh->lock);
     return rc;
 }

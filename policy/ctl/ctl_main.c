@@ -39,6 +39,8 @@ static const struct ctl_option ctl_options[] = {
     {"--reverse", 'v', 0, offsetof(struct ctl, opt_reverse)},
     {"--shared", 'S', 0, offsetof(struct ctl, opt_shared)},
     {"--once", 'o', 0, offsetof(struct ctl, opt_once)},
+    {"--idle", 'i', 1, offsetof(struct ctl, opt_idle)},
+    {"--since", 'n', 1, offsetof(struct ctl, opt_since)},
 };
 
 struct ctl_verb {
@@ -68,6 +70,7 @@ static const struct ctl_verb ctl_verbs[] = {
     {"stats", ctl_stats, 0, 0, "", "stats", 0},
     {"follow", ctl_follow, 0, 0, "o", "follow [--once]", 1},
     {"status", ctl_status, 0, 0, "", "status", 0},
+    {"report", ctl_report, 0, 0, "winf", "report [--wave W] [--idle DAYS] [--since TIME] [--format text|csv|json]", 0},
 };
 #define NVERBS (sizeof(ctl_verbs) / sizeof(ctl_verbs[0]))
 
