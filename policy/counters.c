@@ -251,7 +251,9 @@ void counters_add(struct counters_rec *sum, const struct counters_rec *delta, lo
     long oldest = today - (COUNTERS_DAYS - 1);
     size_t keep = 0;
 
-    if (strcmp(sum->node, delta->node) != 0 && delta->node[0] != '\0')
+    if (sum->first == 0 && sum->copies + sum->rewrites + sum->reverse == 0)
+        memcpy(sum->node, delta->node, sizeof(sum->node));     /* a fresh sum */
+    else if (strcmp(sum->node, delta->node) != 0 && delta->node[0] != '\0')
         sum->node[0] = '\0';
     sum->copies += delta->copies;
     sum->rewrites += delta->rewrites;

@@ -67,8 +67,9 @@ int counters_decode(const char *text, size_t len, struct counters_rec *rec,
 /*
  * counters_add - add DELTA into SUM: counts summed, first the earliest,
  * last and rlast the latest, day buckets merged and those older than
- * COUNTERS_DAYS days before TODAY (a day number) dropped. SUM's node is
- * kept if DELTA's is the same or empty, else emptied (a sum of hosts).
+ * COUNTERS_DAYS days before TODAY (a day number) dropped. An empty SUM
+ * takes DELTA's node; else SUM's node is kept if DELTA's is the same or
+ * empty, and emptied otherwise (a sum of hosts).
  */
 void counters_add(struct counters_rec *sum, const struct counters_rec *delta, long today);
 
