@@ -151,7 +151,8 @@ int tally_add(struct tally *t, const char *key, enum tally_kind kind, time_t now
 {
     long day = counters_day_of(now);
     uint32_t hash = key_hash(key, day);
-    struct tally_shard *s = &t->shards[hash % TALLY_SHARDS];
+    /* The shard by the high bits: the buckets use the low ones. */
+    struct tally_shard *s = &t->shards[(hash >> 24) % TALLY_SHARDS];
     struct tally_entry *e;
     size_t len;
 
