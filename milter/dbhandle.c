@@ -12,6 +12,7 @@
 #include <config.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,38 +218,105 @@ static int census_visit(const char *key, const struct record *rec, void *ctx)
     return 0;
 }
 
+/* Records counted per hold of the lock: about a millisecond of lookups waiting. */
+#define CENSUS_STEP 1000
+
+/*
+ * census_step - one step of the walk (lock not held): 1 done, 0 more, -1
+ * error; RESTART set when the store changed since the walk began (a commit
+ * or a reopen), so that the count would mix two states.
+ */
+static int census_step(struct dbhandle *dbh, struct store_cursor *cur, struct dbh_census *c,
+                       int *restart, char err[DECIDE_ERR_MAX])
+{
+    int rc;
+
+    pthread_mutex_lock(&dbh->lock);
+    if ((rc = dbh_ready(dbh, err)) == 0) {
+        if (!cur->sc_started) {
+            c->seqnum = store_seqnum(dbh->st);
+            c->st = dbh->st;
+        }
+        if (c->st != dbh->st || store_seqnum(dbh->st) != c->seqnum)
+            *restart = 1;
+        else if ((rc = store_read_lock(dbh->st)) < 0)
+            snprintf(err, DECIDE_ERR_MAX, "%s", store_error(dbh->st));
+        else {
+            rc = store_walk_step(dbh->st, cur, CENSUS_STEP, census_visit, c);
+            if (rc < 0)
+                snprintf(err, DECIDE_ERR_MAX, "counting records: %s", store_error(dbh->st));
+            store_read_unlock(dbh->st);
+        }
+    }
+    pthread_mutex_unlock(&dbh->lock);
+    return rc;
+}
+
+/* census_fresh - whether the last count still holds (lock not held). */
+static int census_fresh(struct dbhandle *dbh, time_t now, struct dbh_census *out)
+{
+    const struct dbh_census *c = &dbh->census;
+    int fresh;
+
+    pthread_mutex_lock(&dbh->lock);
+    fresh = c->valid && dbh->st != NULL && c->st == dbh->st
+        && store_changed_on_disk(dbh->st) == 0 && store_seqnum(dbh->st) == c->seqnum
+        && (c->next_cutover == 0 || now < c->next_cutover);
+    if (fresh)
+        *out = *c;
+    pthread_mutex_unlock(&dbh->lock);
+    return fresh;
+}
+
 /*
  * dbh_census - the records by kind, state and mode, counted again only when
  * the store changed (its seqnum) or a scheduled cutover passed since the
- * last count: a traversal holds the lock, so it must not run for nothing.
+ * last count. The walk takes the lock CENSUS_STEP records at a time, so
+ * lookups wait for a step, never for a whole traversal; a commit during the
+ * walk starts it again (three times at most, then the error). One caller
+ * at a time (the ticker thread).
  */
 int dbh_census(struct dbhandle *dbh, time_t now, struct dbh_census *out,
                char err[DECIDE_ERR_MAX])
 {
-    struct dbh_census *c = &dbh->census;
-    int rc, seq;
+    struct dbh_census c;
+    unsigned long recounts = dbh->census.recounts;
 
-    pthread_mutex_lock(&dbh->lock);
-    if ((rc = dbh_ready(dbh, err)) == 0) {
-        seq = store_seqnum(dbh->st);
-        if (!c->valid || c->seqnum != seq || c->st != dbh->st
-            || (c->next_cutover != 0 && now >= c->next_cutover)) {
-            memset(c, 0, sizeof(*c));
-            c->now = now;
-            if ((rc = store_traverse(dbh->st, census_visit, c)) < 0)
-                snprintf(err, DECIDE_ERR_MAX, "counting records: %s", store_error(dbh->st));
-            else {
-                c->valid = 1;
-                c->seqnum = seq;
-                c->st = dbh->st;
-                c->recounts++;
-            }
+    if (census_fresh(dbh, now, out))
+        return 0;
+    for (int tries = 0; tries < 3; tries++) {
+        struct store_cursor cur;
+        int rc = 0, restart = 0;
+
+        memset(&cur, 0, sizeof(cur));
+        memset(&c, 0, sizeof(c));
+        c.now = now;
+        while (rc == 0 && !restart) {
+            rc = census_step(dbh, &cur, &c, &restart, err);
+            sched_yield();      /* the waiting lookups first */
+        }
+        if (rc < 0) {
+            pthread_mutex_lock(&dbh->lock);
+            dbh->census.valid = 0;
+            pthread_mutex_unlock(&dbh->lock);
+            return -1;
+        }
+        if (restart)
+            continue;
+        c.valid = 1;
+        c.recounts = recounts + 1;
+        pthread_mutex_lock(&dbh->lock);
+        /* Kept only if the store is still the one counted. */
+        if (dbh->st == c.st && store_seqnum(dbh->st) == c.seqnum)
+            dbh->census = c;
+        else
+            restart = 1;
+        pthread_mutex_unlock(&dbh->lock);
+        if (!restart) {
+            *out = c;
+            return 0;
         }
     }
-    if (rc == 0)
-        *out = *c;
-    else
-        c->valid = 0;
-    pthread_mutex_unlock(&dbh->lock);
-    return rc;
+    snprintf(err, DECIDE_ERR_MAX, "counting records: the store kept changing");
+    return -1;
 }
