@@ -76,6 +76,8 @@ int ctl_reverse(struct ctl *c, int nargs, char **args);
  * the store themselves: follow may have to make it, status reads it. */
 int ctl_follow(struct ctl *c, int nargs, char **args);
 int ctl_status(struct ctl *c, int nargs, char **args);
+/* status: the milter's counters_db and metrics_file (ctl_status_counters.c). */
+void ctl_status_counters(struct ctl *c);
 /* Legacy traffic per user and wave, from counters_db (ctl_report.c). */
 int ctl_report(struct ctl *c, int nargs, char **args);
 

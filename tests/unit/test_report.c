@@ -355,6 +355,23 @@ static void test_no_counters_and_bad_options(void **state)
     assert_null(strstr(fx->out, "legacy traffic"));
 }
 
+/* status names the counters file with its keys and last flush, and the metrics file. */
+static void test_status(void **state)
+{
+    struct fx *fx = *state;
+    char want[256];
+
+    RUN_OK(fx, "status");
+    snprintf(want, sizeof(want), "counters: %s (5 keys, counting since ", fx->counters);
+    CHECK_CONTAINS(fx->out, want);
+    CHECK_CONTAINS(fx->out, ", last flush ");   /* set 30 s before setup */
+    CHECK_CONTAINS(fx->out, " s ago)\n");
+    CHECK_CONTAINS(fx->out, "metrics: none (metrics_file is not set)\n");
+    assert_int_equal(unlink(fx->counters), 0);
+    RUN_OK(fx, "status");
+    CHECK_CONTAINS(fx->out, "(none yet: the milter makes it at its first flush)");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -363,6 +380,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_csv_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_counters_and_bad_options, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
