@@ -233,23 +233,29 @@ static void counters_path(const struct config *cfg, char out[CONFIG_STR_MAX * 2]
 }
 
 /*
- * check_counting - the directories counters_db and metrics_file are made
- * in must exist: the daemon creates the files, and a flush that can never
- * succeed should stop the start, not be found a week later.
+ * counters_dir_problem - why counters_db's directory cannot take the file
+ * (into ERR), or 0. Not a refusal: like a missing store, a missing
+ * directory (not made yet by the package) must not stop the mail; each
+ * flush then fails, is logged, and keeps its counts.
+ */
+static int counters_dir_problem(const struct config *cfg, char *err, size_t len)
+{
+    char path[CONFIG_STR_MAX * 2];
+
+    counters_path(cfg, path);
+    return path[0] != '\0'
+        && check_parent_dir("counters_db", path, EX_CANTCREAT, err, len) != EX_OK;
+}
+
+/*
+ * check_counting - metrics_file's directory must exist: the daemon makes
+ * the file, and one it can never write should stop the start, not be
+ * found missing from the dashboards a week later.
  */
 static int check_counting(const struct config *cfg, char *err, size_t len)
 {
-    char path[CONFIG_STR_MAX * 2];
-    int rc;
-
-    counters_path(cfg, path);
-    if (path[0] != '\0'
-        && (rc = check_parent_dir("counters_db", path, EX_CANTCREAT, err, len)) != EX_OK)
-        return rc;
-    if (cfg->metrics_file[0] != '\0'
-        && (rc = check_parent_dir("metrics_file", cfg->metrics_file, EX_CANTCREAT, err,
-                                  len)) != EX_OK)
-        return rc;
+    if (cfg->metrics_file[0] != '\0')
+        return check_parent_dir("metrics_file", cfg->metrics_file, EX_CANTCREAT, err, len);
     return EX_OK;
 }
 
@@ -298,6 +304,9 @@ static int check_config(const char *path)
     }
     if (check_secret(&cfg) != EX_OK)
         return EX_CONFIG;
+    if (counters_dir_problem(&cfg, err, sizeof(err)))
+        fprintf(stderr, "coexist-milter: warning: %s; per-user counters cannot be "
+                "flushed until it exists\n", err);
     fprintf(stderr, "coexist-milter: %s: configuration OK\n", path);
     return EX_OK;
 }
@@ -410,8 +419,11 @@ static struct ticker *start_counting(const struct config *cfg, struct dbhandle *
 {
     struct ticker *ticker;
     static char path[CONFIG_STR_MAX * 2];
+    char why[CONFIG_ERR_MAX];
     struct tally *tally = NULL;
 
+    if (counters_dir_problem(cfg, why, sizeof(why)))
+        log_msg(LOG_WARNING, "%s; per-user counters cannot be flushed until it exists", why);
     counters_path(cfg, path);
     if (path[0] != '\0' && (tally = tally_new()) == NULL)
         fatalx_status(EX_OSERR, "out of memory");
