@@ -13,7 +13,8 @@
  * Covers: the per-user rows, the per-wave totals, the last line's 1 and 7
  * days, --wave, --since, --idle (idle, never routed only when counting ran
  * that long, a migrated user's alias still in use), csv and json, a
- * missing counters_db (EX_NOINPUT, never "0 in 7 days"), bad options.
+ * missing counters_db (EX_NOINPUT, never "0 in 7 days"), bad options, and
+ * what status says of counters_db and metrics_file.
  */
 #include <stdarg.h>
 #include <stddef.h>
