@@ -528,8 +528,15 @@ int counters_traverse(struct counters_db *db, counters_visit_fn fn, void *ctx,
                       char err[COUNTERS_ERR_MAX])
 {
     struct traverse_ctx tc = {fn, ctx, 0, err};
+    /* One read lock for the whole walk: else a fcntl pair per chain and
+     * record (10^5 keys: seconds instead of a fifth of one). A file opened
+     * read-only takes no locks at all. */
+    int locked = tdb_lockall_read(db->tdb) == 0;
+    int rc = tdb_traverse_read(db->tdb, visit, &tc);
 
-    if (tdb_traverse_read(db->tdb, visit, &tc) < 0 && !tc.bad)
+    if (locked)
+        tdb_unlockall_read(db->tdb);
+    if (rc < 0 && !tc.bad)
         return tdb_fail(db, "traverse", err);
     return tc.bad;
 }
