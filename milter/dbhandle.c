@@ -12,6 +12,7 @@
 #include <config.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,8 @@ struct dbhandle {
     pthread_mutex_t lock;
     struct store *st;           /* NULL until opened, or after a failure */
     int failing;                /* the last open failed: log recovery once */
+    int opened;                 /* opened once: a later open is a reopen */
+    struct dbh_census census;   /* the last count of the records (dbh_census) */
     char path[];
 };
 
@@ -59,6 +62,7 @@ static void dbh_drop(struct dbhandle *dbh)
 {
     store_close(dbh->st);
     dbh->st = NULL;
+    dbh->census.valid = 0;      /* another file: count it again */
 }
 
 /*
@@ -89,6 +93,9 @@ static int dbh_ready(struct dbhandle *dbh, char err[DECIDE_ERR_MAX])
         return -1;
     }
     log_msg(LOG_INFO, "state_db %s opened", dbh->path);
+    if (dbh->opened)
+        stats_add(STATS_REOPENS, 1);
+    dbh->opened = 1;
     dbh->failing = 0;
     return 0;
 }
@@ -195,4 +202,121 @@ int dbh_decide(struct dbhandle *dbh, const struct decide_rcpt *rcpts,
     if (rc < 0)
         result->count = 0;
     return rc;
+}
+
+/* census_visit - count one record into the census being made. */
+static int census_visit(const char *key, const struct record *rec, void *ctx)
+{
+    struct dbh_census *c = ctx;
+    int state = record_effective_state(rec, c->now) == STATE_MIGRATED ? DBH_MIGRATED
+        : rec->cutover != 0 ? DBH_SCHEDULED : DBH_UNMIGRATED;
+
+    (void) key;
+    c->records[rec->kind == RECORD_DOMAIN][state][rec->mode == MODE_REWRITE]++;
+    if (state == DBH_SCHEDULED && (c->next_cutover == 0 || rec->cutover < c->next_cutover))
+        c->next_cutover = rec->cutover;
+    return 0;
+}
+
+/* Records counted per hold of the lock: about a millisecond of lookups waiting. */
+#define CENSUS_STEP 1000
+
+/*
+ * census_step - one step of the walk (lock not held): 1 done, 0 more, -1
+ * error; RESTART set when the store changed since the walk began (a commit
+ * or a reopen), so that the count would mix two states.
+ */
+static int census_step(struct dbhandle *dbh, struct store_cursor *cur, struct dbh_census *c,
+                       int *restart, char err[DECIDE_ERR_MAX])
+{
+    int rc;
+
+    pthread_mutex_lock(&dbh->lock);
+    if ((rc = dbh_ready(dbh, err)) == 0) {
+        if (!cur->sc_started) {
+            c->seqnum = store_seqnum(dbh->st);
+            c->st = dbh->st;
+        }
+        if (c->st != dbh->st || store_seqnum(dbh->st) != c->seqnum)
+            *restart = 1;
+        else if ((rc = store_read_lock(dbh->st)) < 0)
+            snprintf(err, DECIDE_ERR_MAX, "%s", store_error(dbh->st));
+        else {
+            rc = store_walk_step(dbh->st, cur, CENSUS_STEP, census_visit, c);
+            if (rc < 0)
+                snprintf(err, DECIDE_ERR_MAX, "counting records: %s", store_error(dbh->st));
+            store_read_unlock(dbh->st);
+        }
+    }
+    pthread_mutex_unlock(&dbh->lock);
+    return rc;
+}
+
+/* census_fresh - whether the last count still holds (lock not held). */
+static int census_fresh(struct dbhandle *dbh, time_t now, struct dbh_census *out)
+{
+    const struct dbh_census *c = &dbh->census;
+    int fresh;
+
+    pthread_mutex_lock(&dbh->lock);
+    fresh = c->valid && dbh->st != NULL && c->st == dbh->st
+        && store_changed_on_disk(dbh->st) == 0 && store_seqnum(dbh->st) == c->seqnum
+        && (c->next_cutover == 0 || now < c->next_cutover);
+    if (fresh)
+        *out = *c;
+    pthread_mutex_unlock(&dbh->lock);
+    return fresh;
+}
+
+/*
+ * dbh_census - the records by kind, state and mode, counted again only when
+ * the store changed (its seqnum) or a scheduled cutover passed since the
+ * last count. The walk takes the lock CENSUS_STEP records at a time, so
+ * lookups wait for a step, never for a whole traversal; a commit during the
+ * walk starts it again (three times at most, then the error). One caller
+ * at a time (the ticker thread).
+ */
+int dbh_census(struct dbhandle *dbh, time_t now, struct dbh_census *out,
+               char err[DECIDE_ERR_MAX])
+{
+    struct dbh_census c;
+    unsigned long recounts = dbh->census.recounts;
+
+    if (census_fresh(dbh, now, out))
+        return 0;
+    for (int tries = 0; tries < 3; tries++) {
+        struct store_cursor cur;
+        int rc = 0, restart = 0;
+
+        memset(&cur, 0, sizeof(cur));
+        memset(&c, 0, sizeof(c));
+        c.now = now;
+        while (rc == 0 && !restart) {
+            rc = census_step(dbh, &cur, &c, &restart, err);
+            sched_yield();      /* the waiting lookups first */
+        }
+        if (rc < 0) {
+            pthread_mutex_lock(&dbh->lock);
+            dbh->census.valid = 0;
+            pthread_mutex_unlock(&dbh->lock);
+            return -1;
+        }
+        if (restart)
+            continue;
+        c.valid = 1;
+        c.recounts = recounts + 1;
+        pthread_mutex_lock(&dbh->lock);
+        /* Kept only if the store is still the one counted. */
+        if (dbh->st == c.st && store_seqnum(dbh->st) == c.seqnum)
+            dbh->census = c;
+        else
+            restart = 1;
+        pthread_mutex_unlock(&dbh->lock);
+        if (!restart) {
+            *out = c;
+            return 0;
+        }
+    }
+    snprintf(err, DECIDE_ERR_MAX, "counting records: the store kept changing");
+    return -1;
 }

@@ -59,4 +59,25 @@ int dbh_decide(struct dbhandle *dbh, const struct decide_rcpt *rcpts,
                struct decide_result *result, struct decide_route *routes,
                char err[DECIDE_ERR_MAX]);
 
+/* The records of the store by kind (user, domain rule), state and mode. */
+enum { DBH_UNMIGRATED, DBH_SCHEDULED, DBH_MIGRATED };
+struct dbh_census {
+    unsigned long records[2][3][2];     /* [domain][DBH_*][rewrite] */
+    time_t now;                         /* effective states as of then */
+    time_t next_cutover;                /* the earliest scheduled one, 0: none */
+    unsigned long recounts;             /* traversals made so far */
+    int valid, seqnum;
+    const void *st;                     /* the handle counted */
+};
+
+/*
+ * dbh_census - OUT gets the store's records counted by kind, effective
+ * state ("scheduled": unmigrated with a cutover to come) and mode, as of
+ * NOW. The count is a traversal under the handle's lock (lookups wait for
+ * it), so it is redone only when the store changed or a cutover passed.
+ * Returns 0, or -1 with ERR set (the store unavailable).
+ */
+int dbh_census(struct dbhandle *dbh, time_t now, struct dbh_census *out,
+               char err[DECIDE_ERR_MAX]);
+
 #endif

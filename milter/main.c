@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
+#include <time.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -34,6 +35,8 @@
 #include "log.h"
 #include "mlfi.h"
 #include "stats.h"
+#include "tally.h"
+#include "ticker.h"
 #include "trace.h"
 
 #define NO_GUARD "the trace header is a constant anyone can forge"
@@ -220,6 +223,43 @@ static int check_parent_dir(const char *what, const char *path, int status, char
 }
 
 /*
+ * counters_path - where counters_db is ("" when not configured): a
+ * relative name is beside state_db, like trace_secret_file.
+ */
+static void counters_path(const struct config *cfg, char out[CONFIG_STR_MAX * 2])
+{
+    if (config_beside(cfg->counters_db, cfg->state_db, out, CONFIG_STR_MAX * 2) < 0)
+        out[0] = '\0';         /* cannot happen: both are under CONFIG_STR_MAX */
+}
+
+/*
+ * counters_dir_problem - why counters_db's directory cannot take the file
+ * (into ERR), or 0. Not a refusal: like a missing store, a missing
+ * directory (not made yet by the package) must not stop the mail; each
+ * flush then fails, is logged, and keeps its counts.
+ */
+static int counters_dir_problem(const struct config *cfg, char *err, size_t len)
+{
+    char path[CONFIG_STR_MAX * 2];
+
+    counters_path(cfg, path);
+    return path[0] != '\0'
+        && check_parent_dir("counters_db", path, EX_CANTCREAT, err, len) != EX_OK;
+}
+
+/*
+ * check_counting - metrics_file's directory must exist: the daemon makes
+ * the file, and one it can never write should stop the start, not be
+ * found missing from the dashboards a week later.
+ */
+static int check_counting(const struct config *cfg, char *err, size_t len)
+{
+    if (cfg->metrics_file[0] != '\0')
+        return check_parent_dir("metrics_file", cfg->metrics_file, EX_CANTCREAT, err, len);
+    return EX_OK;
+}
+
+/*
  * startup_check - every check of start-up short of binding the socket,
  * the one function behind both -n and a real start, so that "configuration
  * OK" means the daemon starts. Returns EX_OK with ID filled in, or the
@@ -242,7 +282,7 @@ static int startup_check(const struct config *cfg, struct identity *id, char *er
     if (cfg->pid_file[0] != '\0'
         && (rc = check_parent_dir("pid_file", cfg->pid_file, EX_CANTCREAT, err, len)) != EX_OK)
         return rc;
-    return EX_OK;
+    return check_counting(cfg, err, len);
 }
 
 /* check_config - -n: report the first error as "file:line: message" or as start-up would. */
@@ -264,6 +304,9 @@ static int check_config(const char *path)
     }
     if (check_secret(&cfg) != EX_OK)
         return EX_CONFIG;
+    if (counters_dir_problem(&cfg, err, sizeof(err)))
+        fprintf(stderr, "coexist-milter: warning: %s; per-user counters cannot be "
+                "flushed until it exists\n", err);
     fprintf(stderr, "coexist-milter: %s: configuration OK\n", path);
     return EX_OK;
 }
@@ -367,8 +410,34 @@ static void write_pid_file(const char *path)
         fatal_status(EX_CANTCREAT, "pid_file %s", path);
 }
 
-/* start - everything before smfi_main(); the callbacks get the store handle. */
-static void start(const struct options *opt, struct config *cfg)
+/*
+ * start_counting - the per-user counters (when counters_db is set) and the
+ * thread that flushes them and writes metrics_file; after daemon(), which
+ * would leave the thread behind in the parent.
+ */
+static struct ticker *start_counting(const struct config *cfg, struct dbhandle *dbh)
+{
+    struct ticker *ticker;
+    static char path[CONFIG_STR_MAX * 2];
+    char why[CONFIG_ERR_MAX];
+    struct tally *tally = NULL;
+
+    if (counters_dir_problem(cfg, why, sizeof(why)))
+        log_msg(LOG_WARNING, "%s; per-user counters cannot be flushed until it exists", why);
+    counters_path(cfg, path);
+    if (path[0] != '\0' && (tally = tally_new()) == NULL)
+        fatalx_status(EX_OSERR, "out of memory");
+    mlfi_set_tally(tally);
+    if ((ticker = ticker_start(cfg, path, tally, dbh, time(NULL))) == NULL)
+        fatalx_status(EX_OSERR, "cannot start the counters thread");
+    return ticker;
+}
+
+/*
+ * start - everything before smfi_main(); the callbacks get the store
+ * handle. Returns the counters thread, for main to stop after smfi_main().
+ */
+static struct ticker *start(const struct options *opt, struct config *cfg)
 {
     /* Read by the callbacks until exit. */
     static struct trace_secret secret;
@@ -395,12 +464,14 @@ static void start(const struct options *opt, struct config *cfg)
     (void) dbh_open(dbh, err);
     mlfi_init(cfg, dbh);
     mlfi_set_secret(&secret);
+    return start_counting(cfg, dbh);
 }
 
 int main(int argc, char **argv)
 {
     struct options opt = {0};
     struct config cfg;
+    struct ticker *ticker;
     int rc;
 
     parse_args(argc, argv, &opt);
@@ -409,7 +480,7 @@ int main(int argc, char **argv)
     load_config(&opt, &cfg);
     /* A write to an MTA that hung up must be an error, not a kill. */
     signal(SIGPIPE, SIG_IGN);
-    start(&opt, &cfg);
+    ticker = start(&opt, &cfg);
     log_msg(LOG_INFO, "starting: socket=%s state_db=%s on_db_error=%s dry_run=%s",
             cfg.socket, cfg.state_db,
             cfg.on_db_error == ON_DB_ERROR_ACCEPT ? "accept" : "tempfail",
@@ -424,6 +495,8 @@ int main(int argc, char **argv)
      * the store handle (dbh_free would destroy its mutex under them) and the
      * log settings (log_close), is left as it is; exit releases it.
      */
+    /* The last flush of the counters; a callback still running may miss it. */
+    ticker_stop(ticker);
     stats_log();
     if (cfg.pid_file[0] != '\0' && unlink(cfg.pid_file) < 0)
         log_warn("unlink %s", cfg.pid_file);

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "mlfi.h"
 #include "stats.h"
+#include "tally.h"
 #include "trace.h"
 
 /* One envelope recipient as received: argv[0] the address, then ESMTP args. */
@@ -74,6 +75,7 @@ static struct {
     const struct config *cfg;
     struct dbhandle *dbh;
     const struct trace_secret *secret;  /* NULL: the guard has no secret */
+    struct tally *tally;                /* per-user counters; NULL: none */
 } mlfi_env;
 
 /* mlfi_init - what the callbacks need from main. */
@@ -87,6 +89,12 @@ void mlfi_init(const struct config *cfg, struct dbhandle *dbh)
 void mlfi_set_secret(const struct trace_secret *secret)
 {
     mlfi_env.secret = secret != NULL && secret->ts_len > 0 ? secret : NULL;
+}
+
+/* mlfi_set_tally - where routed recipients are counted; NULL: nowhere. */
+void mlfi_set_tally(struct tally *tally)
+{
+    mlfi_env.tally = tally;
 }
 
 /*
@@ -513,6 +521,8 @@ static sfsistat eom_route(SMFICTX *ctx, struct mlfi_conn *cctx, const char *qid)
     if (!cfg->dry_run && eom_apply(ctx, &cctx->cctx_result, trace, err, sizeof(err)) < 0)
         return eom_tempfail(ctx, qid, err);
     eom_log_routes(qid, cctx->cctx_routes, nrcpt, cfg->dry_run);
+    if (!cfg->dry_run && mlfi_env.tally != NULL)
+        tally_routes(mlfi_env.tally, cctx->cctx_routes, nrcpt, settings.now);
     return SMFIS_CONTINUE;
 }
 

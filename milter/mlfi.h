@@ -54,4 +54,11 @@ void mlfi_init(const struct config *cfg, struct dbhandle *dbh);
 struct trace_secret;
 void mlfi_set_secret(const struct trace_secret *secret);
 
+/*
+ * mlfi_set_tally - count each routed recipient there (not copied; it must
+ * outlive smfi_main()). NULL, the default: no counting.
+ */
+struct tally;
+void mlfi_set_tally(struct tally *tally);
+
 #endif

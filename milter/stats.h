@@ -20,6 +20,7 @@ enum stats_counter {
     STATS_REVERSE,              /* legacy addresses sent back to their owner */
     STATS_ERRORS,               /* store, memory and smfi_* failures */
     STATS_TEMPFAILS,            /* messages answered with a tempfail */
+    STATS_REOPENS,              /* the state store opened again (replaced, gone, back) */
     STATS_NCOUNTERS
 };
 

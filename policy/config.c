@@ -68,6 +68,10 @@ static const struct config_key config_keys[] = {
     {"shared_store", TYPE_STRING, OFF(shared_store), "", 0, 0, NULL},
     {"node_name", TYPE_STRING, OFF(node_name), "", 0, 0, NULL},
     {"replica_wait", TYPE_UINT, OFF(replica_wait), "10", 0, 3600, NULL},
+    /* Seeing the migration (DESIGN section 12): per-user counters, metrics. */
+    {"counters_db", TYPE_STRING, OFF(counters_db), "counters.tdb", 0, 0, NULL},
+    {"counters_interval", TYPE_UINT, OFF(counters_interval), "60", 1, 3600, NULL},
+    {"metrics_file", TYPE_STRING, OFF(metrics_file), "", 0, 0, NULL},
 };
 #define NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
@@ -113,6 +117,8 @@ static const char *check_string(const struct config_key *key, const char *value)
         return why;
     if (strcmp(key->name, "state_db") == 0 && value[0] != '/')
         return "must be an absolute path";
+    if (strcmp(key->name, "metrics_file") == 0 && value[0] != '\0' && value[0] != '/')
+        return "must be an absolute path (or empty: no metrics file)";
     if (strcmp(key->name, "trace_header") == 0) {
         if (value[0] == '\0')
             return "must not be empty";

@@ -41,6 +41,9 @@ struct config {
     char shared_store[CONFIG_STR_MAX];  /* libpq conninfo; "" = the local TDB only */
     char node_name[CONFIG_STR_MAX];     /* "" = the host name */
     unsigned replica_wait;      /* seconds a write waits for the local replica */
+    char counters_db[CONFIG_STR_MAX];   /* per-user counters; relative: beside state_db */
+    unsigned counters_interval; /* seconds between flushes into counters_db */
+    char metrics_file[CONFIG_STR_MAX];  /* Prometheus text file; "" = none */
 };
 
 /* config_defaults - fill CFG with the built-in defaults. */

@@ -117,6 +117,21 @@ typedef int (*store_visit_fn)(const char *key, const struct record *rec,
                               void *ctx);
 int store_traverse(struct store *st, store_visit_fn fn, void *ctx);
 
+/*
+ * store_walk_step - the traversal in steps: FN for at most MAX more records
+ * after CUR (zeroed to start), in tdb's order. Call it inside
+ * store_read_lock; between steps the lock may be dropped. Returns 1 when
+ * the walk is done, 0 when there is more, -1 when a record does not parse
+ * or the store changed under the cursor (start again).
+ */
+struct store_cursor {
+    char sc_key[ADDR_BUFSIZE + 8];      /* any key: an index key is '=' + an alias */
+    size_t sc_len;
+    int sc_started;
+};
+int store_walk_step(struct store *st, struct store_cursor *cur, size_t max,
+                    store_visit_fn fn, void *ctx);
+
 /* One journal entry, as read back; strings point into a private buffer. */
 struct journal_entry {
     unsigned long long seq;

@@ -48,6 +48,8 @@ struct ctl {
     int opt_once;               /* follow --once */
     const char *opt_postfix_config;     /* doctor --postfix-config DIR */
     const char *opt_sendmail_cf;        /* doctor --sendmail-cf FILE */
+    const char *opt_idle;       /* report --idle DAYS */
+    const char *opt_since;      /* report --since TIME */
 };
 
 /*
@@ -78,6 +80,10 @@ int ctl_follow(struct ctl *c, int nargs, char **args);
 int ctl_status(struct ctl *c, int nargs, char **args);
 /* The deployment checked end to end (ctl_doctor.c); opens the store itself. */
 int ctl_doctor(struct ctl *c, int nargs, char **args);
+/* status: the milter's counters_db and metrics_file (ctl_status_counters.c). */
+void ctl_status_counters(struct ctl *c);
+/* Legacy traffic per user and wave, from counters_db (ctl_report.c). */
+int ctl_report(struct ctl *c, int nargs, char **args);
 
 /*
  * Building and applying a verb's change (ctl_write.c). ctl_put/ctl_delete

@@ -41,6 +41,8 @@ static const struct ctl_option ctl_options[] = {
     {"--once", 'o', 0, offsetof(struct ctl, opt_once)},
     {"--postfix-config", 'P', 1, offsetof(struct ctl, opt_postfix_config)},
     {"--sendmail-cf", 'M', 1, offsetof(struct ctl, opt_sendmail_cf)},
+    {"--idle", 'i', 1, offsetof(struct ctl, opt_idle)},
+    {"--since", 'n', 1, offsetof(struct ctl, opt_since)},
 };
 
 struct ctl_verb {
@@ -71,6 +73,7 @@ static const struct ctl_verb ctl_verbs[] = {
     {"follow", ctl_follow, 0, 0, "o", "follow [--once]", 1},
     {"status", ctl_status, 0, 0, "", "status", 0},
     {"doctor", ctl_doctor, 0, 0, "fPM", "doctor [--postfix-config DIR] [--sendmail-cf FILE] [--format text|json]", 0},
+    {"report", ctl_report, 0, 0, "winf", "report [--wave W] [--idle DAYS] [--since TIME] [--format text|csv|json]", 0},
 };
 #define NVERBS (sizeof(ctl_verbs) / sizeof(ctl_verbs[0]))
 

@@ -124,17 +124,23 @@ static int status_replica(struct ctl *c)
 
 int ctl_status(struct ctl *c, int nargs, char **args)
 {
+    int rc;
+
     (void) nargs;
     (void) args;
     if (c->cfg.shared_store[0] == '\0')
-        return status_local(c);
+        rc = status_local(c);
+    else {
 #ifndef HAVE_POSTGRESQL
-    fprintf(c->err, "coexistctl status: the config names a shared_store, but this "
-            "coexistctl was built without PostgreSQL (configure --without-postgresql)\n");
-    return EX_UNAVAILABLE;
+        fprintf(c->err, "coexistctl status: the config names a shared_store, but this "
+                "coexistctl was built without PostgreSQL (configure --without-postgresql)\n");
+        return EX_UNAVAILABLE;
 #else
-    return status_replica(c);
+        rc = status_replica(c);
 #endif
+    }
+    ctl_status_counters(c);     /* the milter's files last: they never fail status */
+    return rc;
 }
 
 /*

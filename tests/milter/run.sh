@@ -55,7 +55,7 @@ if [ -z "${COEXIST_MT_INNER:-}" ]; then
         exit 1
     }
     [ "$(id -u)" = 0 ] || outer_fail "harness" "must run as root (unshare --mount --net)"
-    tools="unshare miltertest python3 mount timeout"
+    tools="unshare miltertest python3 mount timeout promtool tdbtool"
     [ -n "${COEXIST_MT_VALGRIND:-}" ] && tools="$tools valgrind"
     for tool in $tools; do
         command -v "$tool" >/dev/null 2>&1 || outer_fail "harness" "$tool not found"
@@ -300,6 +300,10 @@ write_conf hostile "on_db_error = tempfail" "dry_run = no" "trace_secret_file ="
     "propagate_unmatched_extensions = no"
 write_conf guard "on_db_error = tempfail" "dry_run = no"
 write_conf reverse "on_db_error = tempfail" "dry_run = no" "trace_secret_file ="
+# Counters, report and metrics (DESIGN section 12): flushes and metrics every second.
+write_conf report "on_db_error = tempfail" "dry_run = no" "trace_secret_file =" \
+    "counters_db = report-counters.tdb" "counters_interval = 1" "stats_interval = 1" \
+    "metrics_file = $WORK/report.prom"
 
 # ---- syslog expectations announced by a script
 check_syslog() { # NAME EXPECTFILE

@@ -525,3 +525,45 @@ case_sm_milter_down() {
     expect_orcpt "$id" rita@pop.example rfc822\;rita.rewrite@corp.example || return 1
     expect_routed "$id"
 }
+
+# ---- counters and report (DESIGN section 12) ---------------------------------------
+
+# report_field ADDR FIELD - FIELD of ADDR's row in "coexistctl report --format csv".
+report_field() {
+    "$COEXISTCTL" -c "$MILTER_CONF" -d "$MILTER_DB" report --format csv 2>/dev/null |
+        awk -F, -v a="$1" -v f="$2" 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+                                     $1 == a { print $col[f] }'
+}
+
+# case_pf_report - N messages for a new bcc user through Postfix's smtpd, each
+# seen with its copy at the sink; then (counters_interval = 1) report counts
+# exactly N copies for the user, none for a migrated user (the routing cases
+# write to it), and a message to a migrated user's legacy alias is counted
+# as reverse.
+case_pf_report() {
+    local n=4 i got
+    MTA_PATH=smtp
+    ctl add count.user@corp.example count@pop.example --mode bcc --wave wr || return 1
+    for i in $(seq $n); do
+        roundtrip "report-$i" count.user@corp.example || return 1
+        expect_rcpts "$ID" count.user@corp.example count@pop.example || return 1
+    done
+    for i in $(seq 50); do
+        got=$(report_field count.user@corp.example copies)
+        [ "$got" = "$n" ] && break
+        sleep 0.2
+    done
+    [ "$got" = "$n" ] || { mta_why "report: count.user copies '$got', the sink got $n copies"; return 1; }
+    got=$(report_field mig.user@corp.example copies),$(report_field mig.user@corp.example rewrites)
+    [ "$got" = "0,0" ] || { mta_why "report: migrated mig.user has copies,rewrites $got, want 0,0"; return 1; }
+    # mail to a migrated user's legacy alias, routed back, counts as reverse
+    roundtrip report-reverse migrev@pop.example || return 1
+    expect_rcpts "$ID" mig.rev@corp.example || return 1
+    for i in $(seq 50); do
+        got=$(report_field mig.rev@corp.example reverse)
+        [ -n "$got" ] && [ "$got" -ge 1 ] && break
+        sleep 0.2
+    done
+    [ -n "$got" ] && [ "$got" -ge 1 ] ||
+        { mta_why "report: mig.rev's reverse count '$got' after a reverse-routed message"; return 1; }
+}

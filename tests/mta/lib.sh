@@ -217,6 +217,7 @@ on_db_error = tempfail
 dry_run = no
 log_stderr = yes
 instance = $MILTER_INSTANCE
+counters_interval = 1
 EOF
     # The MTA tier runs the HMAC loop guard, as a package does (coexistctl
     # init makes the secret); tests/faults/ asserts the constant header of

@@ -295,6 +295,10 @@ static const struct error_case error_cases[] = {
     {"node_name = mx1/x\n", 1,
      "node_name: 'mx1/x' must be letters, digits, '.', '-' or '_'"},
     {"replica_wait = 3601\n", 1, "replica_wait: '3601' number out of range"},
+    {"counters_interval = 0\n", 1, "counters_interval: '0' number out of range"},
+    {"counters_interval = 3601\n", 1, "counters_interval: '3601' number out of range"},
+    {"metrics_file = coexist.prom\n", 1,
+     "metrics_file: 'coexist.prom' must be an absolute path (or empty: no metrics file)"},
     {"recipient_delimiter = a\n", 1,
      "recipient_delimiter: 'a' must be punctuation characters other than @"},
     {"recipient_delimiter = +@\n", 1,
@@ -479,7 +483,10 @@ static const char default_dump[] =
     "hash_size = 100003\n"
     "shared_store = \n"
     "node_name = \n"
-    "replica_wait = 10\n";
+    "replica_wait = 10\n"
+    "counters_db = counters.tdb\n"
+    "counters_interval = 60\n"
+    "metrics_file = \n";
 
 /* dump_text - config_dump into a malloc'd string. */
 static char *dump_text(const struct config *cfg)

@@ -201,6 +201,10 @@ static void test_refusals(void **state)
         {"missing pid_file directory",
          "socket = unix:@DIR@/s.sock\npid_file = @DIR@/no-such-dir/p.pid\n"
          "allow_root = yes\n", EX_CANTCREAT, "/no-such-dir: No such file or directory"},
+        {"missing metrics_file directory",
+         "socket = unix:@DIR@/s.sock\nmetrics_file = @DIR@/no-such-dir/m.prom\n"
+         "allow_root = yes\n", EX_CANTCREAT,
+         "/no-such-dir/m.prom: directory"},
         {"port out of range", "socket = inet:99999@127.0.0.1\nallow_root = yes\n", EX_CONFIG,
          ":1: socket: 'inet:99999@127.0.0.1' port must be a number from 1 to 65535"},
         {"BOM", "\xEF\xBB\xBF" "allow_root = yes\n", EX_CONFIG,
