@@ -14,7 +14,6 @@ D=$1
 # shellcheck source=tests/system/lib.sh
 . "$D/lib.sh"
 mkdir -p "$W"
-CONF=/etc/coexist-milter/coexist-milter.conf
 SOCK=/var/spool/postfix/coexist-milter/coexist-milter.sock
 BCC=adam.barr@corp.example BCC_ALIAS=adam@pop.example
 REWRITE=bob.kelly@corp.example REWRITE_ALIAS=bob@pop.example

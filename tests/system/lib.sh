@@ -6,8 +6,10 @@
 # helper returns 0 on success; on failure it records why (sys_why) and
 # returns 1, so a case ends with "|| return 1" and the runner prints the
 # first reason.
+# shellcheck shell=bash
 
 SINK_DIR=/var/tmp/coexist-sink
+# shellcheck disable=SC2034  # used by inside.sh
 SINK_PORT=2526
 SENDER=sender@client.example
 W=/root/system/work             # per-message files: .eml, .smtp, .local
