@@ -164,6 +164,56 @@ c_stop_start() {
     send_smtp "$id" "$REWRITE" && expect_rcpts "$id" "$REWRITE_ALIAS"
 }
 
+# Restarted while mail flows: every message the MTA accepted arrives
+# routed; those refused during the restart got 4xx (the client retries),
+# never an unrouted delivery. sendmail(1) mail waits and is routed too.
+c_restart_traffic() {
+    local i id pid_before pid_after bad=0
+    pid_before=$(systemctl show -p MainPID --value coexist-milter)
+    : >"$W/accepted"; : >"$W/refused"; : >"$W/local"
+    for i in $(seq 30); do
+        [ "$i" = 10 ] && { systemctl restart coexist-milter & }
+        id=$(new_id "restart-$i")
+        if [ $((i % 3)) = 0 ]; then
+            send_local "$id" "$BCC" && echo "$id" >>"$W/local"
+        elif swaks --server 127.0.0.1 --port 25 --helo client.example --from "$SENDER" \
+                --to "$BCC" --data "@$(message "$id" >"$W/$id.eml"; echo "$W/$id.eml")" \
+                >"$W/$id.smtp" 2>&1; then
+            echo "$id" >>"$W/accepted"
+        elif grep -qE '^ *<\*\* +4[0-9][0-9] ' "$W/$id.smtp"; then
+            echo "$id" >>"$W/refused"
+        else
+            sys_why "$id: neither accepted nor 4xx: $(grep -E '^ *<\*\*' "$W/$id.smtp" | head -1)"; bad=1
+        fi
+    done
+    wait
+    poll 15 test -S "$SOCK" || { sys_why "no socket after the restart"; return 1; }
+    pid_after=$(systemctl show -p MainPID --value coexist-milter)
+    [ "$pid_before" != "$pid_after" ] || { sys_why "the daemon was not restarted"; return 1; }
+    postqueue -f
+    for id in $(cat "$W/accepted" "$W/local"); do
+        expect_rcpts "$id" "$BCC" "$BCC_ALIAS" || bad=1
+    done
+    for id in $(cat "$W/refused"); do
+        arrived "$id" && { sys_why "$id was refused but delivered"; bad=1; }
+    done
+    echo "accepted $(wc -l <"$W/accepted"), refused $(wc -l <"$W/refused"), sendmail(1) $(wc -l <"$W/local")"
+    [ "$bad" = 0 ]
+}
+
+# systemd's exposure score of the unit, into the log; at most SECURITY_MAX.
+SECURITY_MAX=${SECURITY_MAX:-2.5}
+c_security() {
+    local score
+    systemd-analyze security --no-pager coexist-milter >"$W/security.log" 2>&1
+    score=$(sed -n 's/.*Overall exposure level for coexist-milter.service: \([0-9.]*\).*/\1/p' "$W/security.log")
+    cat "$W/security.log"
+    echo "# systemd-analyze security coexist-milter: $(grep 'Overall exposure' "$W/security.log")" >>"$W/notes"
+    [ -n "$score" ] || { sys_why "no score from systemd-analyze security"; return 1; }
+    awk -v s="$score" -v m="$SECURITY_MAX" 'BEGIN { exit !(s <= m) }' ||
+        sys_why "exposure $score, want <= $SECURITY_MAX"
+}
+
 run_case boot c_boot
 run_case install c_install
 run_case readme-deploy-postfix c_readme_steps
@@ -175,3 +225,6 @@ run_case mail-log c_mail_log
 run_case journal c_journal
 run_case migrate-next-message c_migrate
 run_case stop-4xx-queued-start-delivered c_stop_start
+run_case restart-under-traffic c_restart_traffic
+run_case systemd-analyze-security c_security
+cat "$W/notes" 2>/dev/null
