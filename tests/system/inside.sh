@@ -23,7 +23,7 @@ OTHER=dave@elsewhere.example
 # run_case NAME FUNCTION - run one case in a subshell, print its verdict.
 run_case() {
     : >"$W/why"
-    echo "==== $1" >&2
+    echo "==== $1 $(date +%T.%3N)" >&2
     if ( set -u; "$2" ) >&2; then
         echo "PASS $1"
     else
@@ -47,7 +47,7 @@ c_install() {
         { sys_why "dpkg -i: $(tail -2 "$W/install.log" | tr '\n' '|')"; return 1; }
     # The postinst enables and starts the service, with the packaged socket.
     systemctl is-enabled --quiet coexist-milter || sys_why "coexist-milter not enabled" || return 1
-    poll 10 systemctl is-active --quiet coexist-milter ||
+    poll "$SOCK_TIMEOUT" systemctl is-active --quiet coexist-milter ||
         sys_why "coexist-milter not active after install: $(systemctl status --no-pager coexist-milter | tail -2 | tr '\n' '|')"
 }
 
@@ -59,7 +59,7 @@ c_readme_steps() {
 
 c_service_deployed() {
     local pid user
-    poll 10 test -S "$SOCK" || { sys_why "no socket $SOCK: $(journalctl -u coexist-milter -n 3 --no-pager | tr '\n' '|')"; return 1; }
+    poll "$SOCK_TIMEOUT" test -S "$SOCK" || { sys_why "no socket $SOCK: $(journalctl -u coexist-milter -n 3 --no-pager | tr '\n' '|')"; return 1; }
     pid=$(systemctl show -p MainPID --value coexist-milter)
     user=$(ps -o user= -p "$pid")
     [ "$user" = coexist-milter ] || sys_why "daemon runs as '$user'" || return 1
@@ -156,7 +156,7 @@ c_stop_start() {
     in_maildrop "$local_id" || { sys_why "the sendmail(1) message is not in maildrop"; return 1; }
     arrived "$local_id" && { sys_why "delivered while the milter was down"; return 1; }
     systemctl start coexist-milter || { sys_why "systemctl start failed"; return 1; }
-    poll 10 test -S "$SOCK" || { sys_why "no socket after start"; return 1; }
+    poll "$SOCK_TIMEOUT" test -S "$SOCK" || { sys_why "no socket after start"; return 1; }
     # pickup retries maildrop on its own timer (60 s); an admin flushes.
     postqueue -f
     expect_rcpts "$local_id" "$REWRITE_ALIAS" || return 1
@@ -187,7 +187,7 @@ c_restart_traffic() {
         fi
     done
     wait
-    poll 15 test -S "$SOCK" || { sys_why "no socket after the restart"; return 1; }
+    poll "$SOCK_TIMEOUT" test -S "$SOCK" || { sys_why "no socket after the restart"; return 1; }
     pid_after=$(systemctl show -p MainPID --value coexist-milter)
     [ "$pid_before" != "$pid_after" ] || { sys_why "the daemon was not restarted"; return 1; }
     postqueue -f
@@ -214,6 +214,77 @@ c_security() {
         sys_why "exposure $score, want <= $SECURITY_MAX"
 }
 
+# ---- purge, the previous release, upgrade, purge: under systemd -------------
+
+# purged - nothing of the package is left running or registered: the
+# unit, its enablement, the account, its directories.
+purged() {
+    local st
+    st=$(systemctl show -p LoadState --value coexist-milter)
+    [ "$st" = not-found ] || { sys_why "unit LoadState '$st' after purge"; return 1; }
+    [ ! -e /etc/systemd/system/multi-user.target.wants/coexist-milter.service ] ||
+        { sys_why "the enablement symlink is left"; return 1; }
+    ! getent passwd coexist-milter >/dev/null && ! getent group coexist-milter >/dev/null ||
+        { sys_why "account coexist-milter left"; return 1; }
+    [ ! -e /var/lib/coexist-milter ] && [ ! -e /etc/coexist-milter ] && [ ! -e /run/coexist-milter ] ||
+        { sys_why "left: $(ls -d /var/lib/coexist-milter /etc/coexist-milter /run/coexist-milter 2>/dev/null | tr '\n' ' ')"; return 1; }
+    pgrep -u 0 -x coexist-milter >/dev/null && { sys_why "a coexist-milter process runs on"; return 1; }
+    [ -z "$(systemctl --failed --no-legend --plain)" ] ||
+        sys_why "failed units: $(systemctl --failed --no-legend --plain | tr '\n' '|')"
+}
+
+c_purge_current() {
+    dpkg -P coexist-milter >"$W/purge1.log" 2>&1 ||
+        { sys_why "dpkg -P: $(tail -2 "$W/purge1.log" | tr '\n' '|')"; return 1; }
+    purged
+}
+
+# The previous release, deployed with the README's steps, routing mail.
+c_previous_deployed() {
+    local id
+    dpkg -i "$D/previous.deb" >"$W/install-prev.log" 2>&1 ||
+        { sys_why "dpkg -i previous: $(tail -2 "$W/install-prev.log" | tr '\n' '|')"; return 1; }
+    sh -ex "$D/deploy.sh" >"$W/deploy-prev.log" 2>&1 ||
+        { sys_why "README step failed on the previous release: $(tail -2 "$W/deploy-prev.log" | tr '\n' '|')"; return 1; }
+    coexistctl add "$BCC" "$BCC_ALIAS" >>"$W/deploy-prev.log" 2>&1 || { sys_why "coexistctl add failed"; return 1; }
+    poll "$SOCK_TIMEOUT" test -S "$SOCK" || { sys_why "no socket"; return 1; }
+    id=$(new_id previous)
+    send_smtp "$id" "$BCC" && expect_rcpts "$id" "$BCC" "$BCC_ALIAS"
+}
+
+# Upgraded in place (the edited conffile kept, as apt's default answer
+# would): the service runs the new binary, the store and socket are kept.
+c_upgrade() {
+    local pid id
+    dpkg --force-confdef --force-confold -i "$D/coexist-milter.deb" >"$W/upgrade.log" 2>&1 ||
+        { sys_why "dpkg -i (upgrade): $(tail -2 "$W/upgrade.log" | tr '\n' '|')"; return 1; }
+    [ "$(dpkg-query -W -f='${Version}' coexist-milter)" = "$(dpkg-deb -f "$D/coexist-milter.deb" Version)" ] ||
+        { sys_why "not upgraded"; return 1; }
+    poll "$SOCK_TIMEOUT" systemctl is-active --quiet coexist-milter || { sys_why "not active after the upgrade"; return 1; }
+    pid=$(systemctl show -p MainPID --value coexist-milter)
+    case $(readlink "/proc/$pid/exe") in
+    *deleted*) sys_why "the old binary still runs (pid $pid)"; return 1 ;;
+    esac
+    # The export format changed between the releases: ask the new binary.
+    coexistctl explain "$BCC" | grep -qF "bcc: deliver to <$BCC> and add <$BCC_ALIAS>" ||
+        { sys_why "the store lost $BCC: $(coexistctl explain "$BCC" 2>&1 | tr '\n' '|')"; return 1; }
+    grep -q "^socket = unix:$SOCK" /etc/coexist-milter/coexist-milter.conf ||
+        { sys_why "the edited socket line is gone"; return 1; }
+    coexist-milter -n -c /etc/coexist-milter/coexist-milter.conf >>"$W/upgrade.log" 2>&1 ||
+        { sys_why "the kept config does not pass coexist-milter -n"; return 1; }
+    poll "$SOCK_TIMEOUT" test -S "$SOCK" || { sys_why "no socket after the upgrade"; return 1; }
+    id=$(new_id upgraded)
+    send_smtp "$id" "$BCC" && expect_rcpts "$id" "$BCC" "$BCC_ALIAS"
+}
+
+c_purge_upgraded() {
+    dpkg -P coexist-milter >"$W/purge2.log" 2>&1 ||
+        { sys_why "dpkg -P: $(tail -2 "$W/purge2.log" | tr '\n' '|')"; return 1; }
+    purged || return 1
+    # With the milter gone, Postfix tempfails as milter_default_action says.
+    smtp_refused "$(new_id purged)" 451 "$BCC"
+}
+
 run_case boot c_boot
 run_case install c_install
 run_case readme-deploy-postfix c_readme_steps
@@ -227,4 +298,8 @@ run_case migrate-next-message c_migrate
 run_case stop-4xx-queued-start-delivered c_stop_start
 run_case restart-under-traffic c_restart_traffic
 run_case systemd-analyze-security c_security
+run_case purge c_purge_current
+run_case previous-release-deployed c_previous_deployed
+run_case upgrade-from-previous c_upgrade
+run_case purge-after-upgrade c_purge_upgraded
 cat "$W/notes" 2>/dev/null

@@ -13,7 +13,10 @@ SINK_DIR=/var/tmp/coexist-sink
 SINK_PORT=2526
 SENDER=sender@client.example
 W=/root/system/work             # per-message files: .eml, .smtp, .local
-SYS_TIMEOUT=${SYS_TIMEOUT:-20}  # seconds a message may take to arrive
+SYS_TIMEOUT=${SYS_TIMEOUT:-60}  # seconds a message may take to arrive (a loaded CI host)
+# Type=simple: "systemctl start" returns before the socket exists; the
+# daemon may take seconds to listen on a loaded host.
+SOCK_TIMEOUT=${SOCK_TIMEOUT:-60}
 
 # sys_why - record why the current case failed (the first reason wins).
 sys_why() {

@@ -99,11 +99,14 @@ if [ -z "$deb" ]; then
 fi
 [ -f "$deb" ] || abort build-deb "no such file: $deb"
 
-tarball=$(bash "$SYS_DIR/root.sh" "$deb" 2>"$T/root.log") && [ -s "$tarball" ] ||
+prev=$(bash "$SYS_DIR/previous.sh" "$T" 2>"$T/previous.log") ||
+    abort previous-deb "tests/system/previous.sh failed: $(tail -3 "$T/previous.log" | tr '\n' '|')"
+tarball=$(bash "$SYS_DIR/root.sh" "$deb" "$prev" 2>"$T/root.log") && [ -s "$tarball" ] ||
     abort root "tests/system/root.sh failed: $(tail -3 "$T/root.log" | tr '\n' '|')"
 mkdir -p "$R" && tar -C "$R" -xpf "$tarball" && mkdir -p "$R/dev" ||
     abort root "cannot unpack $tarball"
 pass root
+echo "# root unpacked at $(( $(date +%s) - start ))s"
 
 # The README's steps, cut out of README.md between its markers: the test
 # runs what the README shows, so the two cannot drift apart.
@@ -115,6 +118,7 @@ grep -q 'systemctl restart coexist-milter' "$R/root/system/deploy.sh" &&
     grep -q 'smtpd_milters' "$R/root/system/deploy.sh" ||
     abort readme-steps "no deploy-postfix steps between the markers in README.md"
 cp "$deb" "$R/root/system/coexist-milter.deb"
+cp "$prev" "$R/root/system/previous.deb"
 cp "$SYS_DIR/lib.sh" "$SYS_DIR/inside.sh" "$R/root/system/"
 
 # ---- boot --------------------------------------------------------------------
@@ -122,7 +126,8 @@ systemd-nspawn -D "$R" -b --register=no --keep-unit --private-network -M "$MACHI
     --console=passive </dev/null >"$T/nspawn.log" 2>&1 &
 nspawn_pid=$!
 for _ in $(seq 100); do
-    cpid=$(ps -o pid= --ppid "$nspawn_pid" 2>/dev/null | head -1 | tr -d ' ')
+    # nspawn forks a helper first; the container's PID 1 is its systemd.
+    cpid=$(ps -o pid=,comm= --ppid "$nspawn_pid" 2>/dev/null | awk '$2 == "systemd" { print $1; exit }')
     [ -n "$cpid" ] && break
     kill -0 "$nspawn_pid" 2>/dev/null || break
     sleep 0.1
@@ -149,6 +154,7 @@ failed=$((failed + $(grep -c '^FAIL' "$T/inside.out")))
 grep -q '^PASS install' "$T/inside.out" || grep -q '^FAIL install' "$T/inside.out" ||
     fail inside "inside.sh ran no case (see $T/inside.log)"
 
+echo "# cases done at $(( $(date +%s) - start ))s"
 # What the container logged, for a failure's post-mortem.
 cp "$R/var/log/mail.log" "$T/mail.log" 2>/dev/null
 inside journalctl --no-pager -b >"$T/journal.log" 2>&1
