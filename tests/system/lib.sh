@@ -58,7 +58,7 @@ send_smtp() {
     sys_step "swaks --to $to ($id)"
     swaks --server 127.0.0.1 --port 25 --helo client.example --from "$SENDER" \
         --to "$to" --data "@$W/$id.eml" >"$W/$id.smtp" 2>&1 ||
-        sys_why "SMTP refused: $(grep -E '^ *<~?\*? *[45][0-9][0-9]' "$W/$id.smtp" | head -2 | tr '\n' '|')"
+        sys_why "SMTP refused: $(grep -E '^ *<~?\**~? *[45][0-9][0-9]' "$W/$id.smtp" | head -2 | tr '\n' '|')"
 }
 
 # smtp_refused ID CODE RCPT... - the SMTP submission of ID is refused with
