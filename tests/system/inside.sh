@@ -4,9 +4,11 @@
 # .deb, follow the README's "Deploying with Postfix" steps (deploy.sh, cut
 # out of README.md by run.sh), then mail over SMTP and sendmail(1) into
 # an smtp-sink on the container's loopback, and the service stopped,
-# started and restarted under systemd.
+# started and restarted under systemd; then the README's shared_store
+# steps (deploy-shared.sh) with coexist-follow and Debian's PostgreSQL;
+# purge, the previous release, upgrade, purge.
 #
-# Usage: inside.sh DIR   (DIR holds coexist-milter.deb, deploy.sh, lib.sh)
+# Usage: inside.sh DIR   (DIR holds the .debs, deploy*.sh, lib.sh)
 # Prints "PASS name" or "FAIL name: why" per case; the reasons and every
 # step go to stderr.
 set -u
@@ -54,7 +56,10 @@ c_install() {
     # The postinst enables and starts the service, with the packaged socket.
     systemctl is-enabled --quiet coexist-milter || sys_why "coexist-milter not enabled" || return 1
     poll "$SOCK_TIMEOUT" systemctl is-active --quiet coexist-milter ||
-        sys_why "coexist-milter not active after install: $(systemctl status --no-pager coexist-milter | tail -2 | tr '\n' '|')"
+        sys_why "coexist-milter not active after install: $(systemctl status --no-pager coexist-milter | tail -2 | tr '\n' '|')" || return 1
+    # The follower is for shared_store hosts only: installed, not enabled, not started.
+    ! systemctl is-enabled --quiet coexist-follow && ! systemctl is-active --quiet coexist-follow ||
+        sys_why "coexist-follow is enabled or running after install"
 }
 
 c_readme_steps() {
@@ -67,7 +72,7 @@ c_service_deployed() {
     local pid user
     poll "$SOCK_TIMEOUT" test -S "$SOCK" || { sys_why "no socket $SOCK: $(journalctl -u coexist-milter -n 3 --no-pager | tr '\n' '|')"; return 1; }
     pid=$(systemctl show -p MainPID --value coexist-milter)
-    user=$(ps -o user= -p "$pid")
+    user=$(stat -c %U "/proc/$pid")
     [ "$user" = coexist-milter ] || sys_why "daemon runs as '$user'" || return 1
     # "systemctl restart" succeeds even when the daemon then exits at once.
     [ "$(systemctl show -p NRestarts --value coexist-milter)" = 0 ] ||
@@ -223,6 +228,46 @@ c_security() {
         sys_why "exposure $score, want <= $SECURITY_MAX"
 }
 
+# ---- several MX hosts: the README's shared_store steps, coexist-follow -------
+
+# The README's "Several MX hosts" commands (deploy-shared.sh), against
+# Debian's own PostgreSQL in the container standing in for db.corp.example;
+# then coexist-follow keeps the replica that the milter routes by.
+c_follow() {
+    local id pid
+    echo '127.0.0.1 db.corp.example' >>/etc/hosts
+    poll "$SOCK_TIMEOUT" runuser -u postgres -- psql -qAtc 'select 1' >/dev/null 2>&1 ||
+        { sys_why "PostgreSQL does not answer"; return 1; }
+    runuser -u postgres -- psql -qc "create role coexist login password 'SECRET'" >"$W/follow.log" 2>&1 &&
+        runuser -u postgres -- createdb -O coexist coexist >>"$W/follow.log" 2>&1 ||
+        { sys_why "cannot create the database: $(tail -1 "$W/follow.log")"; return 1; }
+    sh -ex "$D/deploy-shared.sh" >>"$W/follow.log" 2>&1 ||
+        { sys_why "README shared_store step failed: $(tail -3 "$W/follow.log" | tr '\n' '|')"; return 1; }
+    export PGSERVICEFILE=/etc/coexist-milter/pg_service.conf PGPASSFILE=/etc/coexist-milter/pgpass
+    poll "$SOCK_TIMEOUT" systemctl is-active --quiet coexist-follow ||
+        { sys_why "coexist-follow not active: $(journalctl -u coexist-follow -n 3 --no-pager | tr '\n' '|')"; return 1; }
+    pid=$(systemctl show -p MainPID --value coexist-follow)
+    [ "$(stat -c %U "/proc/$pid")" = coexist-milter ] ||
+        { sys_why "coexist-follow (pid $pid) does not run as coexist-milter"; return 1; }
+    # Written to PostgreSQL; returns once this host's replica has it.
+    coexistctl add "$BCC" "$BCC_ALIAS" >>"$W/follow.log" 2>&1 ||
+        { sys_why "coexistctl add with shared_store failed: $(tail -1 "$W/follow.log")"; return 1; }
+    id=$(new_id follow-bcc)
+    send_smtp "$id" "$BCC" && expect_rcpts "$id" "$BCC" "$BCC_ALIAS" || return 1
+    coexistctl migrate "$BCC" >>"$W/follow.log" 2>&1 || { sys_why "coexistctl migrate failed"; return 1; }
+    id=$(new_id follow-migrated)
+    send_smtp "$id" "$BCC" && expect_rcpts "$id" "$BCC" || return 1
+    [ "$(systemctl show -p NRestarts --value coexist-follow)" = 0 ] ||
+        { sys_why "coexist-follow restarted"; return 1; }
+    coexistctl status >>"$W/follow.log" 2>&1 || { sys_why "coexistctl status failed"; return 1; }
+    # Reinstalled (dpkg's upgrade path): the enabled follower runs the new binary.
+    dpkg -i "$D/coexist-milter.deb" >>"$W/follow.log" 2>&1 || { sys_why "dpkg -i again failed"; return 1; }
+    poll "$SOCK_TIMEOUT" systemctl is-active --quiet coexist-follow ||
+        { sys_why "coexist-follow not active after the reinstall"; return 1; }
+    [ "$(systemctl show -p MainPID --value coexist-follow)" != "$pid" ] ||
+        sys_why "coexist-follow was not restarted by the upgrade"
+}
+
 # ---- purge, the previous release, upgrade, purge: under systemd -------------
 
 # purged - nothing of the package is left running or registered: the
@@ -237,7 +282,9 @@ purged() {
         { sys_why "account coexist-milter left"; return 1; }
     [ ! -e /var/lib/coexist-milter ] && [ ! -e /etc/coexist-milter ] && [ ! -e /run/coexist-milter ] ||
         { sys_why "left: $(ls -d /var/lib/coexist-milter /etc/coexist-milter /run/coexist-milter 2>/dev/null | tr '\n' ' ')"; return 1; }
-    pgrep -u 0 -x coexist-milter >/dev/null && { sys_why "a coexist-milter process runs on"; return 1; }
+    st=$(systemctl show -p LoadState --value coexist-follow)
+    [ "$st" = not-found ] || { sys_why "coexist-follow LoadState '$st' after purge"; return 1; }
+    pgrep -x 'coexist-milter|coexistctl' >/dev/null && { sys_why "a coexist-milter or coexistctl process runs on"; return 1; }
     [ -z "$(systemctl --failed --no-legend --plain)" ] ||
         sys_why "failed units: $(systemctl --failed --no-legend --plain | tr '\n' '|')"
 }
@@ -307,6 +354,7 @@ run_case migrate-next-message c_migrate
 run_case stop-4xx-queued-start-delivered c_stop_start
 run_case restart-under-traffic c_restart_traffic
 run_case systemd-analyze-security c_security
+run_case shared-store-follow c_follow
 run_case purge c_purge_current
 run_case previous-release-deployed c_previous_deployed
 run_case upgrade-from-previous c_upgrade

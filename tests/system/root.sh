@@ -16,7 +16,8 @@ CACHE=${SYSTEM_CACHE:-/var/cache/coexist-milter-test}
 SUITE=bookworm
 # What the tier needs inside, besides the .deb's own Depends.
 BASE="systemd systemd-sysv dbus rsyslog postfix libmilter1.0.1 libtdb1
-  swaks procps iproute2 netbase python3-minimal"
+  swaks procps iproute2 netbase python3-minimal
+  postgresql-15"
 
 # deb_depends DEB - the package names of DEB's Depends (the first of each
 # alternative, without versions).
@@ -36,8 +37,9 @@ host_sources() {
 pkgs=$( { printf '%s\n' $BASE; for d in "$@"; do deb_depends "$d"; done; } | sort -u | tr '\n' ' ')
 mapfile -t sources < <(host_sources)
 [ ${#sources[@]} -gt 0 ] || { echo "root.sh: no apt sources in /etc/apt" >&2; exit 1; }
-# The key: the package list, the suite, the sources and this script.
-key=$( { echo "$SUITE $pkgs"; cat "${sources[@]}" "$0"; } | sha256sum | cut -c1-16)
+# The key: the package list, the suite, the sources and this script's code
+# (not its comments).
+key=$( { echo "$SUITE $pkgs"; cat "${sources[@]}"; grep -v "^ *#" "$0"; } | sha256sum | cut -c1-16)
 tarball=$CACHE/root-$SUITE-$key.tar
 if [ -s "$tarball" ]; then
     echo "# root: cached $tarball" >&2

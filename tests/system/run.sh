@@ -5,7 +5,8 @@
 # Debian's own chrooted Postfix, and runs tests/system/inside.sh in it:
 # install the package, run the README's "Deploying with Postfix" commands
 # as they stand in README.md, mail through the milter into an smtp-sink,
-# stop, start and restart the service.
+# stop, start and restart the service; the README's shared_store steps with
+# coexist-follow; purge, the previous release, upgrade, purge.
 #
 # Usage (as root, on Debian 12): tests/system/run.sh [--deb FILE] [--keep]
 # --deb installs FILE instead of building one with packaging/build-deb.sh;
@@ -111,12 +112,20 @@ echo "# root unpacked at $(( $(date +%s) - start ))s"
 # The README's steps, cut out of README.md between its markers: the test
 # runs what the README shows, so the two cannot drift apart.
 mkdir -p "$R/root/system"
-awk '/<!-- deploy-postfix: begin/ { on = 1; next } /<!-- deploy-postfix: end/ { on = 0 }
-     on && /^```sh$/ { code = 1; next } on && /^```$/ { code = 0; next } code' \
-    "$ROOT/README.md" >"$R/root/system/deploy.sh"
+# readme_steps NAME - the ```sh blocks of README.md between the markers
+# "<!-- NAME: begin" and "<!-- NAME: end".
+readme_steps() {
+    awk -v b="<!-- $1: begin" -v e="<!-- $1: end" '
+        index($0, b) == 1 { on = 1; next } index($0, e) == 1 { on = 0 }
+        on && /^```sh$/ { code = 1; next } on && /^```$/ { code = 0; next } code' "$ROOT/README.md"
+}
+readme_steps deploy-postfix >"$R/root/system/deploy.sh"
 grep -q 'systemctl restart coexist-milter' "$R/root/system/deploy.sh" &&
     grep -q 'smtpd_milters' "$R/root/system/deploy.sh" ||
     abort readme-steps "no deploy-postfix steps between the markers in README.md"
+readme_steps deploy-shared >"$R/root/system/deploy-shared.sh"
+grep -q 'coexist-follow' "$R/root/system/deploy-shared.sh" ||
+    abort readme-steps "no deploy-shared steps between the markers in README.md"
 cp "$deb" "$R/root/system/coexist-milter.deb"
 cp "$prev" "$R/root/system/previous.deb"
 cp "$SYS_DIR/lib.sh" "$SYS_DIR/inside.sh" "$R/root/system/"
