@@ -91,6 +91,38 @@ static void reopen_if_replaced(struct replica *r)
     (void) replica_open(r, path, hash_size, 1, err);
 }
 
+int replica_recheck(struct replica *r)
+{
+    char err[REPLICA_ERR_MAX], path[sizeof(r->path)];
+    unsigned hash_size = r->hash_size;
+
+    strcpy(path, r->path);
+    replica_close(r);
+    (void) replica_open(r, path, hash_size, 1, err);
+    return r->damaged[0] != '\0';
+}
+
+int replica_watch(struct replica *r)
+{
+    struct replica_position now;
+    char why[REPLICA_ERR_MAX];
+
+    if (r->damaged[0] != '\0')
+        return 1;
+    reopen_if_replaced(r);
+    if (r->damaged[0] != '\0')
+        return 1;
+    /*
+     * Overwritten in place (same inode, same size): tdb cannot tell, so
+     * read our own position back. A stranger's bytes over the hash table
+     * break that chain, and then the whole file is checked.
+     */
+    if (replica_position_read(r->st, &now, why) != 1 || now.position != r->pos.position
+        || strcmp(now.database_id, r->pos.database_id) != 0)
+        return replica_recheck(r) ? 1 : 0;
+    return 0;
+}
+
 /*
  * needs_snapshot - REPLICA_NEEDS_SNAPSHOT with the reason if rows cannot
  * bring R up to DB's state, REPLICA_OK if they can, or a database result.

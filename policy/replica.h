@@ -108,6 +108,23 @@ int replica_open(struct replica *r, const char *state_db, unsigned hash_size, in
 void replica_close(struct replica *r);
 
 /*
+ * replica_watch - is R's file still the replica R holds? Cheap enough to
+ * call every second (a stat, an fstat and one fetch): a file removed or
+ * replaced on disk is reopened; one whose position no longer reads back as
+ * R's (overwritten in place) is reopened with store_check. Returns 1 when
+ * R is now damaged (R->damaged says why: the next replica_apply_since
+ * asks for a snapshot), 0 when it is fine.
+ */
+int replica_watch(struct replica *r);
+
+/*
+ * replica_recheck - reopen R's file with store_check, after a local write
+ * failed: a file damaged in place then asks for a snapshot instead of
+ * failing every retry. Returns 1 when R is damaged, 0 when it is fine.
+ */
+int replica_recheck(struct replica *r);
+
+/*
  * replica_apply_since - apply the journal rows past R's position, in
  * transactions of up to BATCH rows (0: REPLICA_BATCH) that each store the
  * new position, until none is left or BUDGET_MS has passed (0: no limit).

@@ -479,6 +479,19 @@ static int visit_one(struct tdb_context *tdb, TDB_DATA k, TDB_DATA v, void *arg)
     return -1;
 }
 
+int store_traverse_read(struct store *st, tdb_traverse_func fn, void *ctx)
+{
+    int rc;
+
+    if (st->in_txn)
+        return tdb_traverse_read(st->tdb, fn, ctx);
+    if (tdb_lockall_read(st->tdb) != 0)
+        return -1;
+    rc = tdb_traverse_read(st->tdb, fn, ctx);
+    tdb_unlockall_read(st->tdb);
+    return rc;
+}
+
 int store_traverse(struct store *st, store_visit_fn fn, void *ctx)
 {
     struct traverse_ctx tc = {st, fn, NULL, ctx, 0, 0};
@@ -486,7 +499,7 @@ int store_traverse(struct store *st, store_visit_fn fn, void *ctx)
     st->err[0] = '\0';
     /* A callback that returns -1 only stops tdb's traversal (which then
      * returns a count, not -1): a bad record must be reported by tc.bad. */
-    if (tdb_traverse_read(st->tdb, visit_one, &tc) < 0 || tc.bad) {
+    if (store_traverse_read(st, visit_one, &tc) < 0 || tc.bad) {
         if (st->err[0] == '\0' && tc.bad == 0)
             store_tdb_fail(st, "traverse");
         return -1;
@@ -501,7 +514,7 @@ int store_check(struct store *st, store_problem_fn fn, void *ctx)
     st->tdb_msg[0] = '\0';
     if (tdb_check(st->tdb, NULL, NULL) != 0)
         return store_tdb_fail(st, "tdb_check");
-    if (tdb_traverse_read(st->tdb, visit_one, &tc) < 0)
+    if (store_traverse_read(st, visit_one, &tc) < 0)
         return store_tdb_fail(st, "traverse");
     return tc.bad;
 }

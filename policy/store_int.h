@@ -25,6 +25,15 @@ struct store {
 int store_fail(struct store *st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/*
+ * store_traverse_read - tdb_traverse_read under one allrecord read lock
+ * (outside a transaction, which holds one already): the walk then takes no
+ * lock per hash chain and record -- two fcntl calls each, most of a
+ * million-record walk's time, each one waiting on the milter's locks --
+ * and sees one committed state. Readers are not held up; writers wait.
+ */
+int store_traverse_read(struct store *st, tdb_traverse_func fn, void *ctx);
+
 /* store_tdb_fail - the error message of a failed tdb call WHAT. */
 int store_tdb_fail(struct store *st, const char *what);
 

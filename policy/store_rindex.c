@@ -339,13 +339,7 @@ int store_reverse_check(struct store *st, store_problem_fn fn, void *ctx)
     int m, rc;
 
     st->tdb_msg[0] = '\0';
-    /* One read lock for the walk: it then takes no lock per hash chain
-     * (two fcntl calls each, most of its time at a million records), and
-     * sees one committed state. */
-    if (tdb_lockall_read(st->tdb) != 0)
-        return store_tdb_fail(st, "read lock");
-    rc = tdb_traverse_read(st->tdb, walk_one, &w);
-    tdb_unlockall_read(st->tdb);
+    rc = store_traverse_read(st, walk_one, &w);
     if (rc < 0 || w.failed) {
         if (w.failed)
             store_fail(st, "%s: reverse index check: out of memory", st->path);

@@ -51,7 +51,7 @@ int trace_secret_load(const char *path, struct trace_secret *secret,
     /* A secret others can read is no secret: refuse rather than warn. */
     if (sb.st_mode & S_IRWXO) {
         snprintf(err, TRACE_ERR_MAX, "%s: mode %04o gives others access; "
-                 "chmod o= it (0640 or 0600)", path, (unsigned) (sb.st_mode & 07777));
+                 "chmod 0600 it", path, (unsigned) (sb.st_mode & 07777));
         goto fail;
     }
     while (len < sizeof(secret->ts_bytes)) {
@@ -94,14 +94,14 @@ int trace_secret_create(const char *path, char err[TRACE_ERR_MAX])
         snprintf(err, TRACE_ERR_MAX, "getrandom: %s", strerror(errno));
         return -1;
     }
-    if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY, 0640)) < 0) {
+    if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOCTTY, 0600)) < 0) {
         if (errno == EEXIST)
             return 1;
         snprintf(err, TRACE_ERR_MAX, "%s: %s", path, strerror(errno));
         goto out;
     }
     /* The umask may have taken the group bit: the milter's group reads it. */
-    if (fchmod(fd, 0640) < 0 || (n = write(fd, bytes, sizeof(bytes))) != (ssize_t) sizeof(bytes)
+    if (fchmod(fd, 0600) < 0 || (n = write(fd, bytes, sizeof(bytes))) != (ssize_t) sizeof(bytes)
         || fsync(fd) < 0) {
         snprintf(err, TRACE_ERR_MAX, "%s: %s", path, strerror(errno ? errno : EIO));
         close(fd);

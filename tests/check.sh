@@ -99,6 +99,8 @@ export COEXIST_MT_VALGRIND=1
 tier milter-valgrind "$ROOT/tests/milter/run.sh"
 unset COEXIST_MT_VALGRIND
 tier mta "$ROOT/tests/mta/run.sh"
+# coexistctl doctor on a good deployment (real Postfix and milter) and broken ones.
+tier doctor "$ROOT/tests/doctor/run.sh"
 tier security "$ROOT/tests/security/run.sh"
 tier faults "$ROOT/tests/faults/run.sh"
 # Two replicas of a real PostgreSQL, each kept by coexistctl follow.

@@ -46,6 +46,8 @@ struct ctl {
     int opt_reverse;
     int opt_shared;             /* init --shared */
     int opt_once;               /* follow --once */
+    const char *opt_postfix_config;     /* doctor --postfix-config DIR */
+    const char *opt_sendmail_cf;        /* doctor --sendmail-cf FILE */
 };
 
 /*
@@ -74,6 +76,8 @@ int ctl_reverse(struct ctl *c, int nargs, char **args);
  * the store themselves: follow may have to make it, status reads it. */
 int ctl_follow(struct ctl *c, int nargs, char **args);
 int ctl_status(struct ctl *c, int nargs, char **args);
+/* The deployment checked end to end (ctl_doctor.c); opens the store itself. */
+int ctl_doctor(struct ctl *c, int nargs, char **args);
 
 /*
  * Building and applying a verb's change (ctl_write.c). ctl_put/ctl_delete

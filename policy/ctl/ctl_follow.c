@@ -48,6 +48,7 @@ int ctl_follow(struct ctl *c, int nargs, char **args)
 #include "replica.h"
 
 #define FOLLOW_POLL_MS 5000             /* a lost NOTIFY costs at most this */
+#define FOLLOW_WATCH_MS 1000            /* a removed or damaged replica, at most this */
 #define FOLLOW_BUDGET_MS 1000           /* apply this long, then report and look again */
 #define FOLLOW_BACKOFF_MAX 30           /* seconds between reconnects, at most */
 
@@ -291,12 +292,41 @@ static void follow_connected(struct follow *f)
     f->reported = -1;       /* a new session reports at once */
 }
 
+/* monotonic_ms - a clock for the poll deadline. */
+static long long monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * follow_wait - until a NOTIFY, the poll interval, a stop signal, or the
+ * replica file removed, replaced or damaged under us: every second costs a
+ * stat and one fetch, not a query, and the milter (which tempfails while
+ * its store is gone) waits at most that long for the snapshot to begin.
+ */
+static int follow_wait(struct follow *f)
+{
+    long long poll_at = monotonic_ms() + FOLLOW_POLL_MS, got;
+    int rc;
+
+    while (!follow_stop) {
+        rc = pgstore_wait_notify(f->db, FOLLOW_WATCH_MS, &got, f->err);
+        if (rc != PGSTORE_OK || got > 0 || monotonic_ms() >= poll_at)
+            return rc;
+        if (replica_watch(&f->r))
+            return PGSTORE_OK;
+    }
+    return PGSTORE_OK;
+}
+
 /* follow_run - the loop; returns an exit code when it stops. */
 static int follow_run(struct follow *f)
 {
     unsigned backoff = 1;
-    long long got;
-    int rc;
+    int rc, was_sound;
 
     while (!follow_stop) {
         if (!f->connected) {
@@ -316,9 +346,15 @@ static int follow_run(struct follow *f)
             follow_connected(f);
             backoff = 1;
         }
+        was_sound = f->r.damaged[0] == '\0';
         rc = follow_sync(f);
         if (rc == REPLICA_UNAVAILABLE) {
             follow_lost(f);
+            continue;
+        }
+        if (rc == REPLICA_LOCAL && was_sound && replica_recheck(&f->r)) {
+            /* damaged in place: a snapshot now, not a retry that fails
+             * forever (a snapshot that fails backs off like any error) */
             continue;
         }
         if (rc != REPLICA_OK) {
@@ -334,7 +370,7 @@ static int follow_run(struct follow *f)
         backoff = 1;
         if (f->once)
             return EX_OK;
-        if (pgstore_wait_notify(f->db, FOLLOW_POLL_MS, &got, f->err) == PGSTORE_UNAVAILABLE)
+        if (follow_wait(f) == PGSTORE_UNAVAILABLE)
             follow_lost(f);
     }
     return EX_OK;

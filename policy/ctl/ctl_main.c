@@ -39,6 +39,8 @@ static const struct ctl_option ctl_options[] = {
     {"--reverse", 'v', 0, offsetof(struct ctl, opt_reverse)},
     {"--shared", 'S', 0, offsetof(struct ctl, opt_shared)},
     {"--once", 'o', 0, offsetof(struct ctl, opt_once)},
+    {"--postfix-config", 'P', 1, offsetof(struct ctl, opt_postfix_config)},
+    {"--sendmail-cf", 'M', 1, offsetof(struct ctl, opt_sendmail_cf)},
 };
 
 struct ctl_verb {
@@ -68,6 +70,7 @@ static const struct ctl_verb ctl_verbs[] = {
     {"stats", ctl_stats, 0, 0, "", "stats", 0},
     {"follow", ctl_follow, 0, 0, "o", "follow [--once]", 1},
     {"status", ctl_status, 0, 0, "", "status", 0},
+    {"doctor", ctl_doctor, 0, 0, "fPM", "doctor [--postfix-config DIR] [--sendmail-cf FILE] [--format text|json]", 0},
 };
 #define NVERBS (sizeof(ctl_verbs) / sizeof(ctl_verbs[0]))
 
@@ -105,11 +108,12 @@ static int check_owner(struct ctl *c)
 /*
  * own_store - the verbs that open (or make) the store themselves: init;
  * follow, whose snapshot replaces the file; status, which reads it when
- * it may not exist yet.
+ * it may not exist yet; doctor, which reports a missing store as a finding.
  */
 static int own_store(const struct ctl_verb *verb)
 {
-    return verb->run == ctl_init || verb->run == ctl_follow || verb->run == ctl_status;
+    return verb->run == ctl_init || verb->run == ctl_follow || verb->run == ctl_status
+           || verb->run == ctl_doctor;
 }
 
 /* parse_verb_args - split ARGV into options (into C) and positionals. */

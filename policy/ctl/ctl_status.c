@@ -17,6 +17,7 @@
 
 #include "policy/config.h"   /* not autoconf's config.h */
 #include "ctl.h"
+#include "doctor.h"
 #include "replica.h"
 #include "timefmt.h"
 
@@ -133,5 +134,42 @@ int ctl_status(struct ctl *c, int nargs, char **args)
     return EX_UNAVAILABLE;
 #else
     return status_replica(c);
+#endif
+}
+
+/*
+ * ctl_replica_lag - status's numbers for doctor: how far the replica at
+ * DB_PATH is behind the shared store of CFG, in journal rows and in
+ * seconds since the oldest change it lacks (at NOW). 0; 1 when there is no
+ * replica (position) yet; -1 with ERR when the database cannot tell.
+ */
+int ctl_replica_lag(const struct config *cfg, const char *db_path, time_t now,
+                    long long *rows, long *secs, char *err, size_t errlen)
+{
+#ifndef HAVE_POSTGRESQL
+    (void) cfg, (void) db_path, (void) now, (void) rows, (void) secs;
+    snprintf(err, errlen, "this coexistctl was built without PostgreSQL");
+    return -1;
+#else
+    struct replica_position pos;
+    char rerr[REPLICA_ERR_MAX], perr[PGSTORE_ERR_MAX];
+    struct pgstore *db = NULL;
+    time_t oldest = 0;
+    int have, rc;
+
+    if ((have = replica_status(db_path, &pos, rerr)) != 1) {
+        snprintf(err, errlen, "%s", have == 0 ? "no position" : rerr);
+        return 1;
+    }
+    if ((rc = pgstore_connect(cfg->shared_store, &db, perr)) == PGSTORE_OK
+        && (rc = pgstore_check_schema(db, perr)) == PGSTORE_OK)
+        rc = pgstore_lag(db, pos.position, rows, &oldest, perr);
+    pgstore_close(db);
+    if (rc != PGSTORE_OK) {
+        snprintf(err, errlen, "%s", perr);
+        return -1;
+    }
+    *secs = *rows > 0 && oldest > 0 && now > oldest ? (long) (now - oldest) : 0;
+    return 0;
 #endif
 }

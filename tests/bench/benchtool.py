@@ -14,7 +14,7 @@
       of CMD) on stdout. CMD's own output goes to stderr.
 
   benchtool.py report RESULTS
-      Read the RUN/STORE/RSS/E2E/FLIP lines run.sh wrote to RESULTS and print
+      Read the RUN/STORE/RSS/E2E/FLIP/REPLICA lines run.sh wrote to RESULTS and print
       the tables of docs/BENCHMARKS.md (Markdown).
 """
 import os
@@ -253,6 +253,40 @@ def report_flip(rows):
     print()
 
 
+def report_replica(rows):
+    """The shared store (DESIGN 11): import, snapshot, lookups on a replica, a wave applied."""
+    cells = milter_cells([r for r in rows if r["kind"] == "RUN" and r.get("load") == "replica"])
+    out = []
+    for (size, conns, rcpts), rounds in sorted(cells.items()):
+        out.append([users_label(size), conns, rcpts,
+                    "%.0f" % med(col(rounds, "replica", "msg_s")),
+                    "%.0f" % med(col(rounds, "coexist", "msg_s")),
+                    "**%.2f**" % ratio(rounds, "replica", "coexist"),
+                    lat(rounds, "replica"), lat(rounds, "coexist"), len(rounds)])
+    if out:
+        print("### coexist-milter on a replica of the shared store against the plain store (routed, alternating)\n")
+        print(table(["users", "conns", "rcpts/msg", "replica msg/s", "plain store msg/s",
+                     "replica/plain", "replica p50/p99/max ms", "plain p50/p99/max ms",
+                     "rounds"], out))
+        print()
+    out = []
+    for r in [r for r in rows if r["kind"] == "REPLICA"]:
+        wave = [w for w in rows if w["kind"] == "REPLICA_WAVE" and w["size"] == r["size"]]
+        w = wave[0] if wave else {}
+        out.append([users_label(r["size"]), r["import_s"], r["snapshot_s"],
+                    w.get("rows", "-"), w.get("ctl_ms", "-"), w.get("apply_ms", "-"),
+                    w.get("rows_s", "-"),
+                    "%s / %s" % (w.get("base_p999_ms", "-"), w.get("base_max_ms", "-")),
+                    "%s / %s" % (w.get("p999_ms", "-"), w.get("max_ms", "-")),
+                    w.get("errors", "-")])
+    if out:
+        print("### The shared store: import, snapshot, a wave reaching a replica under load (16 conns)\n")
+        print(table(["users", "import into PostgreSQL s", "snapshot s", "wave rows",
+                     "migrate --wave ms", "in the replica after ms", "rows/s",
+                     "no wave: p99.9 / max ms", "wave applying: p99.9 / max ms", "errors"], out))
+        print()
+
+
 def report(path):
     rows = parse(path)
     for r in rows:
@@ -263,6 +297,7 @@ def report(path):
     report_store(rows)
     report_e2e(rows)
     report_flip(rows)
+    report_replica(rows)
 
 
 def main(argv):

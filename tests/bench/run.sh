@@ -492,6 +492,120 @@ flips() {
     if [ -n "$why" ]; then bad "routing after the flips" "$why"; else ok "routing after the flips: every recipient bcc'd"; fi
 }
 
+# ---- a replica of the shared store (DESIGN section 11) --------------------------------------
+
+# replica_pos CONF - the replica's journal position ("" if none).
+replica_pos() { "$COEXISTCTL" -c "$1" status 2>/dev/null | sed -n 's/^replica position: \([0-9]*\)$/\1/p'; }
+
+# replica_at CONF ID - the replica has applied the journal up to ID.
+replica_at() { [ "$(replica_pos "$1")" = "$2" ]; }
+
+# replica_bench SIZE - the same users through a real PostgreSQL 15: import
+# into the database (one transaction), a snapshot into an empty replica,
+# the milter's lookups on that replica against the plain store (alternating
+# runs, routed load), and a wave of a tenth of the users applied by a
+# running follower under load: its apply rate and the longest wait of a
+# message meanwhile, against the same load without it.
+replica_bench() {
+    local size=$1 conf=$WORK/replica-$1.conf db=$WORK/replica-$1.tdb ci out t0 t1 latest
+    local conns rcpts round m order base line rc fpid why="" apply_ms rows
+    # shellcheck source=tests/cluster/pglib.sh
+    . "$HERE/../cluster/pglib.sh"
+    pg_start "$WORK/pg" >"$WORK/pg.out" 2>&1 ||
+        { bad "replica: PostgreSQL 15" "does not start: $(tail -3 "$WORK/pg.out" | tr '\n' ' ')"; return 1; }
+    ci=$(pg_conninfo)
+    MSOCK[replica]=$WORK/replica.sock
+    cat >"$conf" <<EOF
+socket = unix:${MSOCK[replica]}
+state_db = $db
+umask = 000
+allow_root = yes
+shared_store = $ci
+node_name = bench
+hash_size = $size
+replica_wait = 0
+trace_secret_file =
+EOF
+    "$COEXISTCTL" -c "$conf" init --shared >"$WORK/rinit.log" 2>&1 &&
+        "$COEXISTCTL" -c "$conf" follow --once >>"$WORK/rinit.log" 2>&1 ||
+        { bad "replica: init --shared" "$(tail -2 "$WORK/rinit.log" | tr '\n' ' ')"; pg_destroy; return 1; }
+    # replica_wait = 0: the import does not wait for a follower (exit 69 says so)
+    out=$(python3 "$HERE/benchtool.py" rusage "$COEXISTCTL" -c "$conf" import "$WORK/users-$size.csv" \
+        2>"$WORK/rimport.log")
+    case $(field rc "$out") in 0|69) ;; *)
+        bad "replica: import into PostgreSQL" "rc $(field rc "$out"): $(tail -2 "$WORK/rimport.log" | tr '\n' ' ')"
+        pg_destroy; return 1 ;;
+    esac
+    # A new host: no replica yet, so its follower takes a snapshot.
+    rm -f "$db"
+    t0=$(now_ms)
+    "$COEXISTCTL" -c "$conf" follow --once >"$WORK/rsnap.log" 2>&1 ||
+        { bad "replica: snapshot" "$(tail -2 "$WORK/rsnap.log" | tr '\n' ' ')"; pg_destroy; return 1; }
+    t1=$(now_ms)
+    latest=$(replica_pos "$conf")
+    echo "REPLICA size=$size import_s=$(field secs "$out") snapshot_s=$(( (t1 - t0) / 1000 )).$(( (t1 - t0) % 1000 / 100 )) file_kb=$(($(stat -c %s "$db") / 1024))" >>"$RESULTS"
+    ok "replica of $size users: imported into PostgreSQL in $(field secs "$out") s, snapshot in $((t1 - t0)) ms"
+    start_milter replica "$COEXIST_MILTER" -f -c "$conf" || { pg_destroy; return 1; }
+    # lookups on the replica against the plain store: alternating routed runs
+    for conns in $CONNS; do
+        for rcpts in $RCPTS; do
+            for round in $(seq 1 "$ROUNDS"); do
+                order="coexist replica"
+                [ $((round % 2)) = 1 ] || order="replica coexist"
+                for m in $order; do
+                    # shellcheck disable=SC2086
+                    lc "$m" -c "$conns" -r "$rcpts" -u "$size" -S "$round" -p "$RCPT_PAT" -x "$ALIAS_PAT" $LC_LEN
+                    rc=$?
+                    [ -n "$why" ] || why=$(lc_verdict "$rc" "$rcpts" 1)
+                    echo "RUN load=replica size=$size milter=$m round=$round $LC_LINE" >>"$RESULTS"
+                    printf '   replica  %-7s users=%s c=%-2s r=%-2s round %s: %s msg/s p99 %s ms\n' \
+                        "$m" "$size" "$conns" "$rcpts" "$round" "$(field msg_s "$LC_LINE")" "$(field p99_ms "$LC_LINE")"
+                done
+            done
+        done
+    done
+    if [ -n "$why" ]; then bad "load on the replica, $size users" "$why"
+    else ok "load on the replica, $size users: every recipient got its bcc"; fi
+    # a wave applied by a running follower under load
+    set -- -c 16 -r 1 -u "$size" -p "$RCPT_PAT"
+    lc replica "$@" -d "$FLIP_SECS" || { bad "replica: baseline run" "$LC_ERR"; stop_pid "${MPID[replica]}"; pg_destroy; return 1; }
+    base=$LC_LINE
+    "$COEXISTCTL" -c "$conf" follow >"$WORK/rfollow.log" 2>&1 &
+    fpid=$!
+    "$LOADCLIENT" -s "unix:${MSOCK[replica]}" -q -l rwave "$@" -d 86400 >"$WORK/rwave.out" 2>"$WORK/lc.err" &
+    local lcpid=$!
+    sleep 0.5
+    t0=$(now_ms)
+    "$COEXISTCTL" -c "$conf" migrate --wave w3 >"$WORK/rwave.ctl" 2>&1
+    rc=$?
+    local ctl_ms=$(( $(now_ms) - t0 ))
+    latest=$("$COEXISTCTL" -c "$conf" status 2>>"$WORK/rwave.ctl" | sed -n 's/^latest journal id: //p')
+    poll 600 replica_at "$conf" "$latest"
+    t1=$(now_ms)
+    kill -INT "$lcpid"
+    wait "$lcpid"
+    line=$(grep '^LOADCLIENT ' "$WORK/rwave.out" | tail -1)
+    stop_pid "$fpid"
+    rows=$(( size / 10 ))
+    apply_ms=$(( t1 - t0 ))
+    [ "$apply_ms" -gt 0 ] || apply_ms=1
+    echo "REPLICA_WAVE size=$size rows=$rows ctl_ms=$ctl_ms apply_ms=$apply_ms rows_s=$(( rows * 1000 / apply_ms ))" \
+        "base_p999_ms=$(field p999_ms "$base") base_max_ms=$(field max_ms "$base")" \
+        "p999_ms=$(field p999_ms "$line") max_ms=$(field max_ms "$line")" \
+        "errors=$(( $(field errors "$line") + $(field tempfail "$line") ))" >>"$RESULTS"
+    if [ "$rc" != 0 ] && [ "$rc" != 69 ]; then
+        bad "replica: a wave through the shared store" "migrate --wave: exit $rc: $(tail -2 "$WORK/rwave.ctl" | tr '\n' ' ')"
+    elif [ "$(replica_pos "$conf")" != "$latest" ]; then
+        bad "replica: a wave through the shared store" "the follower reached $(replica_pos "$conf") of $latest"
+    elif [ "$(field errors "$line")" != 0 ] || [ "$(field tempfail "$line")" != 0 ]; then
+        bad "replica: a wave through the shared store" "messages failed: $line"
+    else
+        ok "replica: a wave of $rows users in the replica $apply_ms ms after migrate --wave began ($ctl_ms ms in coexistctl) under load (longest message $(field max_ms "$line") ms, $(field max_ms "$base") ms without), none failed"
+    fi
+    stop_pid "${MPID[replica]}"
+    pg_destroy
+}
+
 # ---- Postfix end to end ----------------------------------------------------------------------
 SINK_PORT=2599
 declare -A PF_PORT=([coexist]=2525 [bccmilter]=2526 [native]=2527)
@@ -690,6 +804,10 @@ for size in $SIZES; do
         note "state flips under load, $size users"
         flips "$size" 1
         [ "$MODE" = smoke ] || flips "$size" 16
+        if [ "${BENCH_REPLICA:-1}" != 0 ]; then
+            note "a replica of the shared store, $size users"
+            replica_bench "$size"
+        fi
         if [ "${BENCH_E2E:-1}" != 0 ]; then
             note "postfix end to end, $size users"
             e2e

@@ -412,7 +412,7 @@ send_smtp() {
     if ! swaks --server 127.0.0.1 --port "$port" --helo client.example \
             --from "$MTA_SENDER" --to "$to" --data "@$MTA_T/$id.eml" \
             >"$MTA_T/$id.smtp" 2>&1; then
-        mta_why "SMTP submission refused: $(grep -E '^ *<~?\*? *[45][0-9][0-9]' "$MTA_T/$id.smtp" | head -2 | tr '\n' '|')"
+        mta_why "SMTP submission refused: $(grep -E '^ *<[~*]* *[45][0-9][0-9]' "$MTA_T/$id.smtp" | head -2 | tr '\n' '|')"
         return 1
     fi
 }

@@ -126,6 +126,7 @@ fail_case() {
 last_why() { head -1 "$MTA_T/why" 2>/dev/null; }
 
 . "$MTA_LIBDIR/cases.sh"
+. "$MTA_LIBDIR/blind.sh"
 
 # ---- shared components --------------------------------------------------------
 : >"$MTA_T/why"
@@ -166,13 +167,14 @@ if [ $mta_base_ok = 1 ] && pf_setup && pf_start; then
     run_case postfix-smtputf8 case_pf_smtputf8
     run_case postfix-differential case_pf_differential
     run_case postfix-milter-down-tempfail case_pf_milter_down
+    for c in $BLIND_CASES; do run_case "postfix-$c" "case_${c//-/_}"; done
     pf_stop
 else
     why="postfix did not start: $(last_why)"
     [ $mta_base_ok = 1 ] || why="not attempted: a shared component failed"
     fail_all postfix-smtp "$why"
     fail_all postfix-local "$why" postfix-smtputf8 postfix-differential \
-        postfix-milter-down-tempfail
+        postfix-milter-down-tempfail $(printf 'postfix-%s ' $BLIND_CASES)
 fi
 
 # ---- Sendmail ----------------------------------------------------------------------

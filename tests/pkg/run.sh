@@ -242,8 +242,8 @@ is_system_account() {
 check account "no system user and group $NAME (uid < 1000, nologin, home $STATEDIR)" is_system_account
 check state-dir "$STATEDIR is '$(mode_owner $STATEDIR)', want '750 $NAME $NAME'" \
     test "$(mode_owner $STATEDIR)" = "750 $NAME $NAME"
-check trace-key "$STATEDIR/trace.key is '$(mode_owner $STATEDIR/trace.key) $(stat -c %s $STATEDIR/trace.key 2>/dev/null)', want '640 $NAME $NAME 32'" \
-    test "$(mode_owner $STATEDIR/trace.key) $(stat -c %s $STATEDIR/trace.key 2>/dev/null)" = "640 $NAME $NAME 32"
+check trace-key "$STATEDIR/trace.key is '$(mode_owner $STATEDIR/trace.key) $(stat -c %s $STATEDIR/trace.key 2>/dev/null)', want '600 $NAME $NAME 32'" \
+    test "$(mode_owner $STATEDIR/trace.key) $(stat -c %s $STATEDIR/trace.key 2>/dev/null)" = "600 $NAME $NAME 32"
 check runtime-dir "$RUNDIR is '$(mode_owner $RUNDIR)', want '755 $NAME $NAME'" \
     test "$(mode_owner $RUNDIR)" = "755 $NAME $NAME"
 check conffile "$CONF is not a conffile of $NAME" is_conffile

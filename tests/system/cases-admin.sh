@@ -109,8 +109,9 @@ c_follow() {
     poll "$SOCK_TIMEOUT" systemctl is-active --quiet coexist-follow ||
         { sys_why "coexist-follow not active: $(journalctl -u coexist-follow -n 3 --no-pager | tr '\n' '|')"; return 1; }
     pid=$(systemctl show -p MainPID --value coexist-follow)
-    [ "$(stat -c %U "/proc/$pid")" = coexist-milter ] ||
-        { sys_why "coexist-follow (pid $pid) does not run as coexist-milter"; return 1; }
+    # Type=simple: "active" from the fork on; the child is root until its exec.
+    poll 10 eval "[ \"\$(stat -c %U /proc/$pid 2>/dev/null)\" = coexist-milter ]" ||
+        { sys_why "coexist-follow (pid $pid) runs as $(stat -c %U "/proc/$pid" 2>&1), not coexist-milter"; return 1; }
     # Written to PostgreSQL; returns once this host's replica has it. Right
     # after "enable --now" the follower may not have made the replica yet,
     # and a write then failed ("changed since it was read", three times;

@@ -790,8 +790,8 @@ static void test_init(void **state)
     snprintf(want, sizeof(want), "init %s actor=%s\ninit trace secret %s actor=%s\n",
              fx->db, fx->actor, key, fx->actor);
     CHECK_STR(fx->logs, want);
-    if (stat(key, &sb) < 0 || (sb.st_mode & 07777) != 0640 || sb.st_size != 32)
-        fail_msg("%s: want mode 0640 and 32 bytes", key);
+    if (stat(key, &sb) < 0 || (sb.st_mode & 07777) != 0600 || sb.st_size != 32)
+        fail_msg("%s: want mode 0600 and 32 bytes", key);
     keybytes = slurp(key);
 
     /* An existing store is never recreated over, nor the secret. */

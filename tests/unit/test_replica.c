@@ -461,6 +461,57 @@ static void test_kill_safety(void **state)
     check_equal(fx);
 }
 
+/* overwrite_in_place - random bytes over the whole of PATH, same inode and size. */
+static void overwrite_in_place(const char *path)
+{
+    struct stat sb;
+    int fd = open(path, O_WRONLY);
+    char junk[4096];
+
+    assert_true(fd >= 0);
+    assert_int_equal(fstat(fd, &sb), 0);
+    for (off_t at = 0; at < sb.st_size; at += (off_t) sizeof(junk)) {
+        for (size_t i = 0; i < sizeof(junk); i++)
+            junk[i] = (char) rand();
+        size_t n = sb.st_size - at < (off_t) sizeof(junk) ? (size_t) (sb.st_size - at)
+                   : sizeof(junk);
+        assert_int_equal(pwrite(fd, junk, n, at), (ssize_t) n);
+    }
+    close(fd);
+}
+
+/* The follower's one-second look at its file: removed, overwritten, or fine. */
+static void test_watch(void **state)
+{
+    struct fixture *fx = *state;
+    struct model m = {0};
+    struct replica r;
+
+    churn(fx, &m, 30, 7);
+    fresh_replica(fx, &r);
+    assert_int_equal(replica_watch(&r), 0);
+    /* removed: damaged, and the next apply asks for a snapshot */
+    assert_int_equal(unlink(fx->path), 0);
+    assert_int_equal(replica_watch(&r), 1);
+    CHECK_RC(replica_apply_since(&r, fx->db, 0, 0, NULL, fx->err), REPLICA_NEEDS_SNAPSHOT);
+    CHECK_RC(replica_snapshot(&r, fx->db, NULL, fx->err), REPLICA_OK);
+    assert_int_equal(replica_watch(&r), 0);
+    /* overwritten in place: same inode, so only reading it back can tell */
+    ino_t ino = inode_of(fx->path);
+    overwrite_in_place(fx->path);
+    assert_int_equal(inode_of(fx->path), ino);
+    assert_int_equal(replica_watch(&r), 1);
+    assert_true(r.damaged[0] != '\0');
+    CHECK_RC(replica_apply_since(&r, fx->db, 0, 0, NULL, fx->err), REPLICA_NEEDS_SNAPSHOT);
+    CHECK_RC(replica_snapshot(&r, fx->db, NULL, fx->err), REPLICA_OK);
+    assert_int_equal(replica_watch(&r), 0);
+    /* a write that fails on a sound replica, checked again: still sound */
+    assert_int_equal(replica_recheck(&r), 0);
+    assert_int_equal(r.pos.position, latest(fx));
+    replica_close(&r);
+    check_equal(fx);
+}
+
 static void test_pruned_journal_snapshot(void **state)
 {
     struct fixture *fx = *state;
@@ -738,6 +789,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_apply_since, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_safety, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pruned_journal_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_database_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damaged_replica_snapshot, setup, teardown),

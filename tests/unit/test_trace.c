@@ -335,10 +335,10 @@ static void test_secret_file(void **state)
     snprintf(path, sizeof(path), "%s/trace.key", dir);
     /* Missing: 1, for the caller to decide. */
     assert_int_equal(trace_secret_load(path, &s, err), 1);
-    /* Created 0640 with TRACE_SECRET_MIN bytes, and loads. */
+    /* Created 0600 with TRACE_SECRET_MIN bytes, and loads. */
     assert_int_equal(trace_secret_create(path, err), 0);
     assert_int_equal(stat(path, &sb), 0);
-    assert_int_equal(sb.st_mode & 07777, 0640);
+    assert_int_equal(sb.st_mode & 07777, 0600);
     assert_int_equal(sb.st_size, TRACE_SECRET_MIN);
     assert_int_equal(trace_secret_load(path, &s, err), 0);
     assert_int_equal(s.ts_len, TRACE_SECRET_MIN);
