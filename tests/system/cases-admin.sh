@@ -131,6 +131,8 @@ c_follow() {
     [ "$(systemctl show -p NRestarts --value coexist-follow)" = 0 ] ||
         { sys_why "coexist-follow restarted"; return 1; }
     coexistctl status >>"$W/follow.log" 2>&1 || { sys_why "coexistctl status failed"; return 1; }
+    coexistctl doctor >"$W/doctor-shared.log" 2>&1 ||
+        { sys_why "coexistctl doctor with shared_store: $(head -3 "$W/doctor-shared.log" | tr '\n' '|')"; return 1; }
     # Reinstalled (dpkg's upgrade path): the enabled follower runs the new binary.
     dpkg -i "$D/coexist-milter.deb" >>"$W/follow.log" 2>&1 || { sys_why "dpkg -i again failed"; return 1; }
     poll "$SOCK_TIMEOUT" systemctl is-active --quiet coexist-follow ||

@@ -107,3 +107,10 @@ c_journal() {
     printf '%s\n' "$j" | grep -qF "starting: socket=unix:$SOCK" ||
         sys_why "journalctl -u coexist-milter lacks 'starting: socket=unix:$SOCK'"
 }
+
+# coexistctl doctor (README "Checking the deployment") on the deployment the
+# README's steps made, under systemd with Debian's chrooted Postfix: no finding.
+c_doctor() {
+    coexistctl doctor >"$W/doctor.log" 2>&1 ||
+        sys_why "coexistctl doctor exited $? on the README's deployment: $(head -3 "$W/doctor.log" | tr '\n' '|')"
+}
