@@ -115,4 +115,6 @@ BUILD_DIR=$BUILD tier tsan "$ROOT/tests/tsan/run.sh"
 tier bench "$ROOT/tests/bench/run.sh" --smoke
 # Builds the .deb, installs it, runs it as the unit would, purges it.
 tier pkg "$ROOT/tests/pkg/run.sh"
+# The README's Postfix deployment of that package under a real systemd (nspawn).
+tier system "$ROOT/tests/system/run.sh"
 finish
