@@ -154,22 +154,36 @@ int ctl_replica_sync(struct ctl *c, long long id, int after_write)
     struct replica_position pos = {0};
     char err[REPLICA_ERR_MAX];
     time_t deadline = time(NULL) + (time_t) c->cfg.replica_wait;
-    int rc;
+    int rc, have = 0;
 
     if (!c->shared)
         return EX_OK;
     for (;;) {
         if ((rc = reopen_if_replaced(c)) != EX_OK)
             return rc;
-        if (replica_position_read(c->st, &pos, err) < 0) {
+        if ((have = replica_position_read(c->st, &pos, err)) < 0) {
             fprintf(c->err, "coexistctl: %s\n", err);
             return EX_IOERR;
         }
-        if (pos.position >= id)
+        /*
+         * No position: the store is not a replica yet (the records from
+         * before shared_store was set, until the follower's first snapshot
+         * replaces the file). A verb that read it would build its change on
+         * records the database does not hold, and lose every race.
+         */
+        if (have == 1 && pos.position >= id)
             return EX_OK;
         if (time(NULL) >= deadline)
             break;
         usleep(20 * 1000);
+    }
+    if (have == 0) {
+        fprintf(c->err, "coexistctl: %s is not yet a replica of the shared store (no "
+                "position: coexist-follow makes it with its first snapshot; coexistctl "
+                "status shows it): %s\n", c->db_path, after_write ? "the change is "
+                "committed in the shared store but not yet seen by this host"
+                : "nothing changed");
+        return EX_UNAVAILABLE;
     }
     fprintf(c->err, "coexistctl: the local replica %s is at journal id %lld, the shared "
             "store at %lld: %s (is coexist-follow running?)\n", c->db_path, pos.position,

@@ -246,6 +246,22 @@ pg_psql -c "UPDATE coexist_meta SET schema_version = 1" >/dev/null 2>&1
     && pass "a schema newer than this coexistctl is refused: $(cat "$T/newer.err")" \
     || fail "newer schema: exit $rc: $(cat "$T/newer.err")"
 
+# 9b. a host's old single-host store, shared_store set, no follower yet: a
+# write is refused (it would read records the database does not hold)
+mkdir -p "$T/mx4"
+printf 'state_db = %s\nhash_size = 1009\ntrace_secret_file =\n' "$T/mx4/state.tdb" >"$T/mx4/local.conf"
+"$CTL" -c "$T/mx4/local.conf" init >/dev/null 2>&1 &&
+    "$CTL" -c "$T/mx4/local.conf" add u1@corp.example old@pop.example >/dev/null 2>&1 ||
+    fail "mx4: a local store"
+printf 'state_db = %s\nshared_store = %s\nnode_name = mx4\nreplica_wait = 1\ntrace_secret_file =\n' \
+    "$T/mx4/state.tdb" "$CI" >"$T/mx4/coexist-milter.conf"
+before=$("$PGTOOL" "$CI" latest)
+"$CTL" -c "$T/mx4/coexist-milter.conf" add newbie@corp.example newbie@pop.example >/dev/null 2>"$T/mx4.err"
+rc=$?
+[ "$rc" = 69 ] && grep -q "not yet a replica" "$T/mx4.err" && [ "$("$PGTOOL" "$CI" latest)" = "$before" ] \
+    && pass "a write on a store that is no replica yet is refused, nothing written: $(cat "$T/mx4.err")" \
+    || fail "write before the first snapshot: exit $rc: $(cat "$T/mx4.err")"
+
 # 10. a replica deleted while its follower runs is made again by a snapshot
 rm -f "$T/mx3/state.tdb"
 pgtool_want=$(state_of 1 u5@corp.example)
