@@ -15,8 +15,15 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE=${SYSTEM_CACHE:-/var/cache/coexist-milter-test}
 OUT=$1
 ref=${SYSTEM_PREV_REF:-$(git -C "$ROOT" describe --tags --abbrev=0 2>/dev/null || echo 1735fe2)}
+# A shallow clone (CI's, perhaps) lacks the old commit: ask its origin for
+# the whole history once; without it the upgrade case cannot run (a FAIL).
+if ! git -C "$ROOT" rev-parse --quiet --verify "$ref^{commit}" >/dev/null &&
+        [ "$(git -C "$ROOT" rev-parse --is-shallow-repository 2>/dev/null)" = true ]; then
+    git -C "$ROOT" fetch --quiet --unshallow 2>/dev/null ||
+        echo "previous.sh: git fetch --unshallow failed" >&2
+fi
 commit=$(git -C "$ROOT" rev-parse --verify "$ref^{commit}") ||
-    { echo "previous.sh: no commit $ref here (a shallow clone?)" >&2; exit 1; }
+    { echo "previous.sh: no commit $ref here (a shallow clone whose origin is out of reach?)" >&2; exit 1; }
 cached=$CACHE/prev-$commit.deb
 if [ ! -s "$cached" ]; then
     mkdir -p "$CACHE" "$OUT/prev"
