@@ -42,12 +42,18 @@ static const struct schema_step schema_steps[] = {
      " key text NOT NULL, old text, new text);"
      "CREATE TABLE replicas (node text PRIMARY KEY, position bigint NOT NULL,"
      " at timestamptz NOT NULL DEFAULT now());"},
+    {2,
+     /* each host's counters_db, pushed by its follower, summed by report
+      * (DESIGN section 12): the same counters text as in the file */
+     "CREATE TABLE counters (node text NOT NULL, key text NOT NULL, value text NOT NULL,"
+     " at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (node, key));"},
 };
 
 #define SCHEMA_NSTEPS (sizeof(schema_steps) / sizeof(schema_steps[0]))
 
 /* The names a schema of ours uses: any of them without our meta row is foreign. */
-static const char *const schema_tables[] = {"coexist_meta", "records", "journal", "replicas"};
+static const char *const schema_tables[] = {"coexist_meta", "records", "journal", "replicas",
+                                            "counters"};
 
 /* run_script - SQL of several statements (no parameters), in the open transaction. */
 static int run_script(struct pgstore *db, const char *sql, const char *what, char *err)
@@ -73,7 +79,8 @@ static int find_tables(struct pgstore *db, unsigned *found, char *err)
     *found = 0;
     res = pg_exec(db, "SELECT to_regclass('coexist_meta') IS NOT NULL,"
                   " to_regclass('records') IS NOT NULL, to_regclass('journal') IS NOT NULL,"
-                  " to_regclass('replicas') IS NOT NULL", 0, NULL, "reading the schema",
+                  " to_regclass('replicas') IS NOT NULL, to_regclass('counters') IS NOT NULL",
+                  0, NULL, "reading the schema",
                   &rc, err);
     if (res == NULL)
         return rc;

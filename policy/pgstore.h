@@ -32,7 +32,7 @@
 #include "change.h"
 
 #define PGSTORE_ERR_MAX 512
-#define PGSTORE_SCHEMA_VERSION 1        /* what this build writes and reads */
+#define PGSTORE_SCHEMA_VERSION 2        /* what this build writes and reads (2: counters) */
 #define PGSTORE_CHANNEL "coexist"       /* LISTEN/NOTIFY channel; payload: journal id */
 #define PGSTORE_ID_MAX 64               /* a database id, NUL included */
 
@@ -173,6 +173,27 @@ int pgstore_history(struct pgstore *db, const char *key, long limit, pgstore_row
  * rows (and needs a snapshot) iff P + 1 < *ID.
  */
 int pgstore_oldest_id(struct pgstore *db, long long *id, char err[PGSTORE_ERR_MAX]);
+
+/*
+ * pgstore_counters_push - store N counters values (KEYS[i] -> VALUES[i],
+ * the text of counters.h) as NODE's, replacing NODE's earlier ones, in one
+ * transaction (schema version 2). A result code.
+ */
+int pgstore_counters_push(struct pgstore *db, const char *node, size_t n,
+                          const char *const *keys, const char *const *values,
+                          char err[PGSTORE_ERR_MAX]);
+
+/* One counters row: return non-zero to stop the walk. */
+typedef int (*pgstore_counters_fn)(const char *node, const char *key, const char *value,
+                                   void *ctx);
+
+/*
+ * pgstore_counters_traverse - FN for every counters row of a node other
+ * than EXCEPT_NODE (NULL: all), by key: the number of rows, or a result
+ * code (a walk FN stopped is PGSTORE_ERROR).
+ */
+int pgstore_counters_traverse(struct pgstore *db, const char *except_node,
+                              pgstore_counters_fn fn, void *ctx, char err[PGSTORE_ERR_MAX]);
 
 /* pgstore_prune - delete the journal rows with id < BEFORE_ID. */
 int pgstore_prune(struct pgstore *db, long long before_id, char err[PGSTORE_ERR_MAX]);

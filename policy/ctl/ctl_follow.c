@@ -44,6 +44,7 @@ int ctl_follow(struct ctl *c, int nargs, char **args)
 
 #else
 
+#include "follow_counters.h"
 #include "pgstore.h"
 #include "replica.h"
 
@@ -67,6 +68,8 @@ struct follow {
     long long applied;                  /* rows applied by this run */
     long long snapshots;
     time_t lost_at;
+    time_t counters_pushed;             /* the milter's last flush pushed, 0: none */
+    int counters_failing;               /* a failed push was logged */
     char err[REPLICA_ERR_MAX];
 };
 
@@ -264,6 +267,28 @@ static int follow_sync(struct follow *f)
     return REPLICA_OK;
 }
 
+/*
+ * follow_counters - this host's counters_db into the shared store when the
+ * milter flushed it since the last push. A local problem is logged once
+ * and does not stop the follower; a lost database is follow_lost's.
+ */
+static int follow_counters(struct follow *f)
+{
+    char perr[PGSTORE_ERR_MAX];
+    int rc = follow_counters_push(f->c, f->db, f->node, &f->counters_pushed, perr);
+
+    if (rc == PGSTORE_UNAVAILABLE) {
+        snprintf(f->err, sizeof(f->err), "%s", perr);
+        return REPLICA_UNAVAILABLE;
+    }
+    if (rc != PGSTORE_OK && !f->counters_failing)
+        ctl_logf(f->c, "counters not pushed to the shared store: %s; retrying", perr);
+    else if (rc == PGSTORE_OK && f->counters_failing)
+        ctl_logf(f->c, "counters pushed to the shared store again");
+    f->counters_failing = rc != PGSTORE_OK;
+    return REPLICA_OK;
+}
+
 /* follow_lost - the database went away: say so once, keep the replica serving. */
 static void follow_lost(struct follow *f)
 {
@@ -368,6 +393,10 @@ static int follow_run(struct follow *f)
             continue;
         }
         backoff = 1;
+        if (follow_counters(f) == REPLICA_UNAVAILABLE) {
+            follow_lost(f);
+            continue;
+        }
         if (f->once)
             return EX_OK;
         if (follow_wait(f) == PGSTORE_UNAVAILABLE)

@@ -9,7 +9,10 @@
  * routed to the legacy system in the last 1 and 7 days: "0 in the last 7
  * days" is what an admin waits for before switching the legacy system off.
  * "The last N days" is today (UTC) and the N whole days before it, so 0
- * means at least N days without any.
+ * means at least N days without any. With shared_store, the other hosts'
+ * counters (pushed into the database by their followers) are summed in,
+ * key by key; a database that cannot be read fails the report rather than
+ * show a sum that misses hosts.
  */
 #include <csv.h>
 #include <errno.h>
@@ -20,6 +23,7 @@
 
 #include "counters.h"
 #include "ctl.h"
+#include "report_hosts.h"
 #include "timefmt.h"
 
 enum report_state { REP_UNMIGRATED, REP_SCHEDULED, REP_MIGRATED, REP_REMOVED };
@@ -58,6 +62,8 @@ struct report {
     time_t idle_before;         /* --idle: last routing before this */
     time_t since_opt;           /* --since */
     unsigned long legacy1, legacy7, reverse1, reverse7;
+    char hosts[1024];           /* the other hosts summed in, "" if none */
+    size_t nhosts;
 };
 
 /* list_add - a new zeroed row for KEY; NULL if out of memory. */
@@ -122,7 +128,28 @@ static int visit_counter(const char *key, const struct counters_rec *rec, void *
     return 0;
 }
 
-/* load_counters - counters_db beside the store, read whole. EX_OK or a code. */
+/* visit_host - another host summed in: "NODE (last flush TIME)" noted. */
+static int visit_host(const char *node, const char *flushed, void *ctx)
+{
+    struct report *r = ctx;
+    size_t len = strlen(r->hosts);
+
+    snprintf(r->hosts + len, sizeof(r->hosts) - len, "%s%.64s (last flush %.32s)",
+             len ? ", " : "", node, flushed);
+    r->nhosts++;
+    return 0;
+}
+
+/* visit_host_counter - another host's counters of KEY, to be summed. */
+static int visit_host_counter(const char *key, const struct counters_rec *rec, void *ctx)
+{
+    struct report *r = ctx;
+
+    return visit_counter(key, rec, &r->cnts);
+}
+
+/* load_counters - counters_db beside the store, read whole, and with
+ * shared_store every other host's. EX_OK or a code. */
 static int load_counters(struct report *r)
 {
     struct ctl *c = r->c;
@@ -137,6 +164,9 @@ static int load_counters(struct report *r)
         return EX_CONFIG;
     }
     if ((db = counters_open(r->counters_path, 0, err)) == NULL) {
+        /* a host that runs no milter (or none yet) may still sum the others */
+        if (errno == ENOENT && c->cfg.shared_store[0] != '\0')
+            return report_hosts_load(c, visit_host, visit_host_counter, r);
         fprintf(c->err, "coexistctl: report: %s%s\n", err, errno == ENOENT
                 ? " (the milter makes it at its first flush, counters_interval after it "
                 "started)" : "");
@@ -148,6 +178,8 @@ static int load_counters(struct report *r)
         rc = EX_DATAERR;
     }
     counters_close(db);
+    if (rc == EX_OK && c->cfg.shared_store[0] != '\0')
+        rc = report_hosts_load(c, visit_host, visit_host_counter, r);
     return rc;
 }
 
@@ -162,12 +194,31 @@ static enum report_state row_state(const struct report_row *row, time_t now)
 }
 
 /* join - records and counters, both sorted, merged into one row per key. */
+/* collapse - one row per key: several hosts' counters of a key summed. */
+static void collapse(struct report *r)
+{
+    size_t kept = 0;
+
+    for (size_t i = 0; i < r->cnts.count; i++) {
+        struct report_row *row = &r->cnts.rows[i];
+
+        if (kept > 0 && strcmp(r->cnts.rows[kept - 1].key, row->key) == 0) {
+            counters_add(&r->cnts.rows[kept - 1].cnt, &row->cnt, r->today);
+            free(row->key);
+            continue;
+        }
+        r->cnts.rows[kept++] = *row;
+    }
+    r->cnts.count = kept;
+}
+
 static int join(struct report *r)
 {
     size_t i = 0, j = 0;
 
     list_sort(&r->recs);
     list_sort(&r->cnts);
+    collapse(r);
     while (i < r->recs.count || j < r->cnts.count) {
         int cmp = i == r->recs.count ? 1 : j == r->cnts.count ? -1
             : strcmp(r->recs.rows[i].key, r->cnts.rows[j].key);
@@ -329,8 +380,12 @@ static void print_text(struct report *r)
 
     time_text(r->since, since);
     time_text(r->flushed, flushed);
-    fprintf(fp, "counters: %s (counting since %s, last flush %s)\n\n", r->counters_path,
+    fprintf(fp, "counters: %s (counting since %s, last flush %s)\n", r->counters_path,
             since, flushed);
+    if (r->nhosts > 0)
+        fprintf(fp, "summed with %zu other host%s from the shared store: %s\n", r->nhosts,
+                r->nhosts == 1 ? "" : "s", r->hosts);
+    fputc('\n', fp);
     fprintf(fp, "%-32s %-10s %-7s %-10s %8s %8s %8s %-20s %8s%s\n", "ADDRESS", "STATE",
             "MODE", "WAVE", "COPIES", "REWRITES", "REVERSE", "LAST-ROUTED", "LEGACY-7D",
             r->c->opt_idle ? " WHY" : "");
@@ -457,6 +512,7 @@ static int print_json(struct report *r)
     }
     if (rc == 0) {
         json_object_set_new(top, "counters_db", json_string(r->counters_path));
+        json_object_set_new(top, "other_hosts", json_string(r->hosts));
         json_object_set_new(top, "counting_since", json_time(r->since));
         json_object_set_new(top, "last_flush", json_time(r->flushed));
         json_object_set_new(top, "users", users);

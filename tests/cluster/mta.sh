@@ -75,6 +75,7 @@ trace_secret_file =
 shared_store = $CI
 node_name = mx1
 hash_size = 1009
+counters_interval = 1
 EOF
 printf 'state_db = %s\nshared_store = %s\nnode_name = mx2\nhash_size = 1009\ntrace_secret_file =\n' \
     "$MTA_T/mx2/state.tdb" "$CI" >"$MTA_T/mx2/coexist-milter.conf"
@@ -196,4 +197,25 @@ for damage in removed overwritten; do
         fail "replica $damage under mail"
     fi
 done
+
+# 5. every host's counters through the shared store: mx1's milter flushes,
+# its follower pushes, and "report" on mx2 (no milter, no counters file of
+# its own) shows what mx1 routed, message for message as the sink got it
+sent_to() { grep -rlF "X-Rcpt-Args: <$1>" "$MTA_T/sink" 2>/dev/null | wc -l; }
+report_says() { # KEY FIELD: mx2's report of KEY's FIELD (copies, rewrites)
+    ctl2 report --format json 2>/dev/null | "$MTA_PYTHON" -c '
+import json, sys
+r = json.load(sys.stdin)
+print(next((u[sys.argv[2]] for u in r["users"] if u["address"] == sys.argv[1]), -1))' "$1" "$2"
+}
+counts_agree() {
+    [ "$(report_says adam.barr@corp.example copies)" = "$(sent_to adam@pop.example)" ] &&
+        [ "$(report_says rita.rewrite@corp.example rewrites)" = "$(sent_to rita@pop.example)" ]
+}
+if mta_poll 20 counts_agree && [ "$(sent_to adam@pop.example)" -ge 10 ]; then
+    pass "report on mx2 sums mx1's counters from the shared store: $(sent_to adam@pop.example) copies for adam, $(sent_to rita@pop.example) rewrites for rita, as the sink received them ($(ctl2 report 2>/dev/null | grep -c 'summed with 1 other host') host summed)"
+else
+    mta_why "mx2's report: adam copies $(report_says adam.barr@corp.example copies) (sink $(sent_to adam@pop.example)), rita rewrites $(report_says rita.rewrite@corp.example rewrites) (sink $(sent_to rita@pop.example)): $(ctl2 report 2>&1 | head -3 | tr '\n' '|')"
+    fail "counters summed through the shared store"
+fi
 exit

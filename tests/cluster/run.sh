@@ -241,7 +241,7 @@ rc=$?
 pg_psql -c "UPDATE coexist_meta SET schema_version = 99" >/dev/null 2>&1
 ctl 1 migrate flip@corp.example >/dev/null 2>"$T/newer.err"
 rc=$?
-pg_psql -c "UPDATE coexist_meta SET schema_version = 1" >/dev/null 2>&1
+pg_psql -c "UPDATE coexist_meta SET schema_version = 2" >/dev/null 2>&1
 [ "$rc" = 78 ] && grep -q "newer" "$T/newer.err" \
     && pass "a schema newer than this coexistctl is refused: $(cat "$T/newer.err")" \
     || fail "newer schema: exit $rc: $(cat "$T/newer.err")"

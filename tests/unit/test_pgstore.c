@@ -217,7 +217,7 @@ static void test_init_and_reinit(void **state)
     assert_int_equal(sql_ll(fx, "SELECT schema_version FROM coexist_meta"),
                      PGSTORE_SCHEMA_VERSION);
     CHECK_RC(pgstore_init(fx->db, fx->err), PGSTORE_ERROR);
-    CHECK_CONTAINS(fx->err, "already holds a coexist-milter schema (version 1, id ");
+    CHECK_CONTAINS(fx->err, "already holds a coexist-milter schema (version 2, id ");
     /* the refused init changed nothing, and the connection is usable */
     CHECK_RC(pgstore_check_schema(fx->db, fx->err), PGSTORE_OK);
     assert_int_equal(sql_ll(fx, "SELECT count(*) FROM coexist_meta"), 1);
@@ -251,14 +251,14 @@ static void test_newer_schema_refused(void **state)
     init_db(fx);
     sql_ok(fx, "UPDATE coexist_meta SET schema_version = 7");
     CHECK_RC(pgstore_check_schema(fx->db, fx->err), PGSTORE_ERROR);
-    CHECK_STR(fx->err, "schema version 7 is newer than this coexistctl (1)");
+    CHECK_STR(fx->err, "schema version 7 is newer than this coexistctl (2)");
     CHECK_RC(pgstore_upgrade(fx->db, fx->err), PGSTORE_ERROR);
-    CHECK_STR(fx->err, "schema version 7 is newer than this coexistctl (1)");
+    CHECK_STR(fx->err, "schema version 7 is newer than this coexistctl (2)");
     /* apply checks again under its lock: a host upgraded meanwhile */
     begin(&ch);
     put(&ch, "adam@corp.example", NULL, USER_A);
     CHECK_RC(pgstore_apply(fx->db, &ch, NULL, fx->err), PGSTORE_ERROR);
-    CHECK_CONTAINS(fx->err, "schema is at version 7, not 1");
+    CHECK_CONTAINS(fx->err, "schema is at version 7, not 2");
     change_free(&ch);
     assert_int_equal(sql_ll(fx, "SELECT count(*) FROM records"), 0);
     assert_int_equal(sql_ll(fx, "SELECT count(*) FROM journal"), 0);
@@ -270,10 +270,10 @@ static void test_older_schema_upgraded(void **state)
 
     /* version 0: the meta row alone, as init leaves it before its steps */
     init_db(fx);
-    sql_ok(fx, "DROP TABLE records, journal, replicas;"
+    sql_ok(fx, "DROP TABLE records, journal, replicas, counters;"
            " UPDATE coexist_meta SET schema_version = 0");
     CHECK_RC(pgstore_check_schema(fx->db, fx->err), PGSTORE_OK);
-    assert_int_equal(sql_ll(fx, "SELECT schema_version FROM coexist_meta"), 1);
+    assert_int_equal(sql_ll(fx, "SELECT schema_version FROM coexist_meta"), 2);
     assert_int_equal(sql_ll(fx, "SELECT count(*) FROM pg_tables WHERE tablename IN"
                             " ('records', 'journal', 'replicas')"), 3);
     assert_int_equal(sql_ll(fx, "SELECT count(*) FROM pg_indexes WHERE"
@@ -282,6 +282,41 @@ static void test_older_schema_upgraded(void **state)
     /* current: a no-op */
     CHECK_RC(pgstore_upgrade(fx->db, fx->err), PGSTORE_OK);
     assert_int_equal(sql_ll(fx, "SELECT count(*) FROM records"), 1);
+    /* version 1 (before the counters): step 2 alone, the records kept */
+    sql_ok(fx, "DROP TABLE counters; UPDATE coexist_meta SET schema_version = 1");
+    CHECK_RC(pgstore_check_schema(fx->db, fx->err), PGSTORE_OK);
+    assert_int_equal(sql_ll(fx, "SELECT schema_version FROM coexist_meta"), 2);
+    assert_int_equal(sql_ll(fx, "SELECT count(*) FROM counters"), 0);
+    assert_int_equal(sql_ll(fx, "SELECT count(*) FROM records"), 1);
+}
+
+/* Each host's counters rows: pushed (replacing its own), read without one node. */
+static int count_row(const char *node, const char *key, const char *value, void *ctx)
+{
+    char *seen = ctx;
+    size_t len = strlen(seen);
+
+    snprintf(seen + len, 512 - len, "%s %s %s;", node, key, value);
+    return 0;
+}
+
+static void test_counters_rows(void **state)
+{
+    struct fixture *fx = *state;
+    const char *keys[] = {"adam@corp.example", "@corp2.example"};
+    const char *v1[] = {"A1", "D1"}, *v2[] = {"A2"};
+    char seen[512] = "";
+
+    init_db(fx);
+    CHECK_RC(pgstore_counters_push(fx->db, "mx1", 2, keys, v1, fx->err), PGSTORE_OK);
+    CHECK_RC(pgstore_counters_push(fx->db, "mx2", 1, keys, v1, fx->err), PGSTORE_OK);
+    CHECK_RC(pgstore_counters_push(fx->db, "mx1", 1, keys, v2, fx->err), PGSTORE_OK);
+    CHECK_RC(pgstore_counters_traverse(fx->db, "mx2", count_row, seen, fx->err), 2);
+    assert_string_equal(seen, "mx1 @corp2.example D1;mx1 adam@corp.example A2;");
+    seen[0] = '\0';
+    CHECK_RC(pgstore_counters_traverse(fx->db, NULL, count_row, seen, fx->err), 3);
+    assert_string_equal(seen, "mx1 @corp2.example D1;mx1 adam@corp.example A2;"
+                        "mx2 adam@corp.example A1;");
 }
 
 static void test_apply_puts_deletes_notes(void **state)
@@ -796,6 +831,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_foreign_tables_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_older_schema_upgraded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_counters_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_puts_deletes_notes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_apply_conflicts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_insert_race, setup, teardown),
