@@ -82,6 +82,8 @@ int ctl_status(struct ctl *c, int nargs, char **args);
 int ctl_doctor(struct ctl *c, int nargs, char **args);
 /* status: the milter's counters_db and metrics_file (ctl_status_counters.c). */
 void ctl_status_counters(struct ctl *c);
+/* status: whether the milter answers a negotiation on its socket (ctl_status_milter.c). */
+void ctl_status_milter(struct ctl *c);
 /* Legacy traffic per user and wave, from counters_db (ctl_report.c). */
 int ctl_report(struct ctl *c, int nargs, char **args);
 

@@ -139,7 +139,8 @@ int ctl_status(struct ctl *c, int nargs, char **args)
         rc = status_replica(c);
 #endif
     }
-    ctl_status_counters(c);     /* the milter's files last: they never fail status */
+    ctl_status_milter(c);       /* the milter and its files last: they never fail status */
+    ctl_status_counters(c);
     return rc;
 }
 

@@ -218,4 +218,18 @@ else
     mta_why "mx2's report: adam copies $(report_says adam.barr@corp.example copies) (sink $(sent_to adam@pop.example)), rita rewrites $(report_says rita.rewrite@corp.example rewrites) (sink $(sent_to rita@pop.example)): $(ctl2 report 2>&1 | head -3 | tr '\n' '|')"
     fail "counters summed through the shared store"
 fi
+
+# 6. status says whether the milter answers a negotiation: mx1's does, and
+# a milter that is stopped (SIGSTOP: it still accepts) does not
+ctl1 status >"$MTA_T/status1.out" 2>&1
+kill -STOP "$(cat "$MTA_T/milter.pid")"
+ctl1 status >"$MTA_T/status2.out" 2>&1
+kill -CONT "$(cat "$MTA_T/milter.pid")"
+if grep -q "^milter: unix:$MILTER_SOCK answers (protocol version 6, the actions it needs)" "$MTA_T/status1.out" &&
+        grep -q "^milter: unix:$MILTER_SOCK does not answer a negotiation" "$MTA_T/status2.out"; then
+    pass "status: $(grep '^milter:' "$MTA_T/status1.out"); stopped: $(grep '^milter:' "$MTA_T/status2.out" | cut -c1-160)"
+else
+    mta_why "status said: $(grep '^milter:' "$MTA_T/status1.out") / $(grep '^milter:' "$MTA_T/status2.out")"
+    fail "status and the milter's negotiation"
+fi
 exit
