@@ -114,3 +114,41 @@ c_doctor() {
     coexistctl doctor >"$W/doctor.log" 2>&1 ||
         sys_why "coexistctl doctor exited $? on the README's deployment: $(head -3 "$W/doctor.log" | tr '\n' '|')"
 }
+
+# doctor_finds WHAT ID - doctor on the deployment as it is now exits 78 and
+# names the finding ID ("[ID] ..."): WHAT was broken on purpose.
+doctor_finds() {
+    local rc
+    coexistctl doctor >"$W/doctor-broken.log" 2>&1
+    rc=$?
+    cat "$W/doctor-broken.log" >&2
+    [ "$rc" = 78 ] && grep -q "^\[$2\] .*fix: " "$W/doctor-broken.log" ||
+        sys_why "$1: doctor exited $rc without [$2]: $(head -2 "$W/doctor-broken.log" | tr '\n' '|')"
+}
+
+# Five deployments broken as admins break them, each found by doctor under
+# systemd with Debian's own chrooted Postfix, and each put back (doctor clean
+# again at the end).
+c_doctor_broken() {
+    local ok=0 milters dflt
+    milters=$(postconf -h smtpd_milters)
+    postconf -e "smtpd_milters =" &&
+        doctor_finds "smtpd_milters emptied" postfix.smtpd_milters || ok=1
+    postconf -e "smtpd_milters = $milters"
+    dflt=$(postconf -h milter_default_action)
+    postconf -e "milter_default_action = accept" &&
+        doctor_finds "milter_default_action = accept" postfix.milter_default_action || ok=1
+    postconf -e "milter_default_action = $dflt"
+    postconf -P "smtp/inet/smtpd_milters=inet:127.0.0.1:8891" &&
+        doctor_finds "master.cf overrides smtpd_milters" postfix.master_override || ok=1
+    postconf -PX "smtp/inet/smtpd_milters"
+    deluser --quiet postfix coexist-milter &&
+        doctor_finds "postfix not in the socket's group" milter.socket_access || ok=1
+    adduser --quiet postfix coexist-milter
+    chmod 0640 /var/lib/coexist-milter/trace.key &&
+        doctor_finds "trace.key group-readable" trace.mode || ok=1
+    chmod 0600 /var/lib/coexist-milter/trace.key
+    coexistctl doctor >"$W/doctor-restored.log" 2>&1 ||
+        { sys_why "doctor after putting everything back: $(head -2 "$W/doctor-restored.log" | tr '\n' '|')"; ok=1; }
+    return $ok
+}

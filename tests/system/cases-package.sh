@@ -66,6 +66,8 @@ c_upgrade() {
     coexist-milter -n -c /etc/coexist-milter/coexist-milter.conf >>"$W/upgrade.log" 2>&1 ||
         { sys_why "the kept config does not pass coexist-milter -n"; return 1; }
     poll "$SOCK_TIMEOUT" test -S "$SOCK" || { sys_why "no socket after the upgrade"; return 1; }
+    [ "$(stat -c %a:%U /var/lib/coexist-milter/trace.key)" = 600:coexist-milter ] ||
+        { sys_why "trace.key after the upgrade: $(stat -c %a:%U /var/lib/coexist-milter/trace.key)"; return 1; }
     id=$(new_id upgraded)
     send_smtp "$id" "$BCC" && expect_rcpts "$id" "$BCC" "$BCC_ALIAS"
 }

@@ -58,6 +58,7 @@ run_case sendmail-bcc-rewrite-migrated c_sendmail
 run_case mail-log c_mail_log
 run_case journal c_journal
 run_case doctor-clean c_doctor
+run_case doctor-five-broken c_doctor_broken
 run_case migrate-next-message c_migrate
 run_case stop-4xx-queued-start-delivered c_stop_start
 run_case restart-under-traffic c_restart_traffic
