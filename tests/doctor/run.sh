@@ -44,33 +44,10 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-# find_bin - NAME from the current directory (a build directory) or the tree.
-find_bin() {
-    local f
-    for f in "./$1" "$DOCTOR_DIR/../../$1"; do
-        [ -x "$f" ] && { (cd "$(dirname "$f")" && echo "$(pwd)/$1"); return 0; }
-    done
-    echo "$1-not-found"
-}
-
-# ---- outside: check, fetch the Sendmail debs, enter the namespaces -----------
+# ---- outside: enter the namespaces (tests/mta/lib.sh) ------------------------
 if [ "${COEXIST_DOCTOR_INNS:-}" != 1 ]; then
-    if [ "$(id -u)" != 0 ]; then
-        echo "FAIL setup: the doctor tier must run as root (a private Postfix)"
-        echo "doctor: 0 passed, 1 failed"
-        exit 1
-    fi
-    COEXISTCTL=${COEXISTCTL:-$(find_bin coexistctl)}
-    COEXIST_MILTER=${COEXIST_MILTER:-$(find_bin coexist-milter)}
-    case $COEXISTCTL in /*) ;; *) COEXISTCTL=$(pwd)/$COEXISTCTL ;; esac
-    case $COEXIST_MILTER in /*) ;; *) COEXIST_MILTER=$(pwd)/$COEXIST_MILTER ;; esac
-    sm_fetch >/dev/null 2>&1 || true
-    export COEXISTCTL COEXIST_MILTER DOCTOR_KEEP=$dr_keep COEXIST_DOCTOR_INNS=1
-    exec unshare --net --mount --uts --fork \
-        bash -c 'ip link set lo up && exec bash "$0"' "$DOCTOR_DIR/run.sh"
-    echo "FAIL setup: cannot enter private namespaces (unshare)"
-    echo "doctor: 0 passed, 1 failed"
-    exit 1
+    export DOCTOR_KEEP=$dr_keep
+    mta_reexec doctor COEXIST_DOCTOR_INNS "$DOCTOR_DIR/run.sh"
 fi
 
 # ---- inside the namespaces -----------------------------------------------------

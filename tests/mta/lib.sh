@@ -81,6 +81,44 @@ mta_new_id() {
     printf '%s-%s-%s%s\n' "$1" "$$" "$RANDOM" "$RANDOM"
 }
 
+# ---- entering the namespaces (the MTA tier and the doctor tier) ----------------
+
+# mta_find_bin NAME - NAME from the current directory (a build directory) or
+# the source tree, as an absolute path ("NAME-not-found" if neither has it).
+mta_find_bin() {
+    local f
+    for f in "./$1" "$MTA_LIBDIR/../../$1"; do
+        [ -x "$f" ] && { (cd "$(dirname "$f")" && echo "$(pwd)/$1"); return 0; }
+    done
+    echo "$1-not-found"
+}
+
+# mta_reexec TIER INNS_VAR SCRIPT - run from outside the namespaces: as root,
+# find the binaries (COEXISTCTL, COEXIST_MILTER), fetch the Sendmail debs
+# (the namespace has no network), and exec SCRIPT again in private network,
+# mount and UTS namespaces (loopback only) with INNS_VAR=1. The caller
+# exports whatever else SCRIPT needs. Prints TIER's failure summary and
+# exits 1 when it cannot.
+mta_reexec() {
+    local tier=$1 inns=$2 script=$3
+    if [ "$(id -u)" != 0 ]; then
+        echo "FAIL setup: the $tier tier must run as root (a private Postfix)"
+        echo "$tier: 0 passed, 1 failed"
+        exit 1
+    fi
+    COEXISTCTL=${COEXISTCTL:-$(mta_find_bin coexistctl)}
+    COEXIST_MILTER=${COEXIST_MILTER:-$(mta_find_bin coexist-milter)}
+    case $COEXISTCTL in /*) ;; *) COEXISTCTL=$(pwd)/$COEXISTCTL ;; esac
+    case $COEXIST_MILTER in /*) ;; *) COEXIST_MILTER=$(pwd)/$COEXIST_MILTER ;; esac
+    sm_fetch >/dev/null 2>&1 || true
+    export COEXISTCTL COEXIST_MILTER "$inns=1"
+    exec unshare --net --mount --uts --fork \
+        bash -c 'ip link set lo up && exec bash "$0"' "$script"
+    echo "FAIL setup: cannot enter private namespaces (unshare)"
+    echo "$tier: 0 passed, 1 failed"
+    exit 1
+}
+
 # ---- smtp-sink ----------------------------------------------------------------
 
 # sink_start - run smtp-sink on SINK_PORT, one capture file per transaction.

@@ -36,34 +36,10 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-# find_bin - NAME from the environment, the current directory or the tree.
-find_bin() {
-    local f
-    for f in "./$1" "$MTA_LIBDIR/../../$1"; do
-        [ -x "$f" ] && { (cd "$(dirname "$f")" && echo "$(pwd)/$1"); return 0; }
-    done
-    echo "$1-not-found"
-}
-
-# ---- outside: check, fetch the Sendmail debs, enter the namespaces -----------
+# ---- outside: enter the namespaces (tests/mta/lib.sh) ------------------------
 if [ "${COEXIST_MTA_INNS:-}" != 1 ]; then
-    if [ "$(id -u)" != 0 ]; then
-        echo "FAIL setup: the MTA tier must run as root (private Postfix and Sendmail)"
-        echo "mta: 0 passed, 1 failed"
-        exit 1
-    fi
-    COEXISTCTL=${COEXISTCTL:-$(find_bin coexistctl)}
-    COEXIST_MILTER=${COEXIST_MILTER:-$(find_bin coexist-milter)}
-    case $COEXISTCTL in /*) ;; *) COEXISTCTL=$(pwd)/$COEXISTCTL ;; esac
-    case $COEXIST_MILTER in /*) ;; *) COEXIST_MILTER=$(pwd)/$COEXIST_MILTER ;; esac
-    # The namespace has no network: get the Sendmail packages now (cached).
-    sm_fetch >/dev/null 2>&1 || true
-    export COEXISTCTL COEXIST_MILTER MTA_KEEP=$mta_keep MTA_ONLY=$mta_only COEXIST_MTA_INNS=1
-    exec unshare --net --mount --uts --fork \
-        bash -c 'ip link set lo up && exec bash "$0"' "$MTA_LIBDIR/run.sh"
-    echo "FAIL setup: cannot enter private namespaces (unshare)"
-    echo "mta: 0 passed, 1 failed"
-    exit 1
+    export MTA_KEEP=$mta_keep MTA_ONLY=$mta_only
+    mta_reexec mta COEXIST_MTA_INNS "$MTA_LIBDIR/run.sh"
 fi
 
 # ---- inside the namespaces -----------------------------------------------------
