@@ -175,6 +175,25 @@ static int dbh_keep_named(const struct decide_result *result, struct decide_rout
     return 0;
 }
 
+int dbh_any_managed(struct dbhandle *dbh, const struct decide_rcpt *rcpts, size_t nrcpt,
+                    const struct decide_settings *settings, char err[DECIDE_ERR_MAX])
+{
+    struct decide_settings with_index = *settings;
+    int rc;
+
+    with_index.owner = dbh_owner;
+    pthread_mutex_lock(&dbh->lock);
+    rc = dbh_ready(dbh, err);
+    if (rc == 0 && (rc = store_read_lock(dbh->st)) < 0)
+        snprintf(err, DECIDE_ERR_MAX, "%s", store_error(dbh->st));
+    if (rc == 0) {
+        rc = decide_any_managed(rcpts, nrcpt, &with_index, dbh_lookup, dbh, err);
+        store_read_unlock(dbh->st);
+    }
+    pthread_mutex_unlock(&dbh->lock);
+    return rc;
+}
+
 /* dbh_decide - the whole message's decision under one lock hold. */
 int dbh_decide(struct dbhandle *dbh, const struct decide_rcpt *rcpts,
                size_t nrcpt, const struct decide_settings *settings,

@@ -59,6 +59,13 @@ int dbh_decide(struct dbhandle *dbh, const struct decide_rcpt *rcpts,
                struct decide_result *result, struct decide_route *routes,
                char err[DECIDE_ERR_MAX]);
 
+/*
+ * dbh_any_managed - decide_any_managed() under one hold of the lock (the
+ * reverse index included): 1, 0, or -1 with ERR (the store unusable).
+ */
+int dbh_any_managed(struct dbhandle *dbh, const struct decide_rcpt *rcpts, size_t nrcpt,
+                    const struct decide_settings *settings, char err[DECIDE_ERR_MAX]);
+
 /* The records of the store by kind (user, domain rule), state and mode. */
 enum { DBH_UNMIGRATED, DBH_SCHEDULED, DBH_MIGRATED };
 struct dbh_census {

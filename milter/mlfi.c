@@ -9,11 +9,16 @@
  * never see each other's recipients. xxfi_close may run with no private
  * data at all (a connection that ended before MAIL FROM).
  *
- * Only xxfi_eom answers anything but "continue", so MAIL, RCPT and header
- * are negotiated as no-reply steps: the MTA does not wait for them. A
- * failure before end of message (out of memory) is remembered and answered
- * there with a tempfail; RCPT is never answered with ACCEPT, which would
- * skip end of message.
+ * Only DATA and xxfi_eom answer anything but "continue", so MAIL, RCPT and
+ * header are negotiated as no-reply steps: the MTA does not wait for them.
+ * At DATA every recipient is known: when none of them has a record (or a
+ * reverse-index owner, or fails to normalize), nothing end of message could
+ * do, and DATA answers ACCEPT, so the MTA sends this milter no headers, no
+ * body and no end of message for it. Otherwise end of message decides
+ * again, on the store as it is then (a flip in between counts). A failure
+ * before end of message (out of memory) is remembered and answered there
+ * with a tempfail; RCPT is never answered with ACCEPT, which would skip end
+ * of message before all recipients are known.
  *
  * The loop guard (DESIGN.md section 10). Without a secret, a message that
  * carries "TRACE_HEADER: INSTANCE" is left alone, as it always was. With
@@ -624,6 +629,34 @@ static sfsistat mlfi_header(SMFICTX *ctx, char *name, char *value)
     return SMFIS_NOREPLY;
 }
 
+/*
+ * mlfi_data - all recipients known: a message none of them is managed for
+ * is accepted here (see the top of this file). Anything else, including a
+ * store error, continues: end of message decides and answers errors.
+ */
+static sfsistat mlfi_data(SMFICTX *ctx)
+{
+    struct mlfi_conn *cctx = smfi_getpriv(ctx);
+    struct decide_settings settings = {
+        .delimiters = mlfi_env.cfg->recipient_delimiter,
+        .now = time(NULL),
+        .propagate_extension = mlfi_env.cfg->propagate_extension,
+    };
+    char err[DECIDE_ERR_MAX];
+
+    if (cctx == NULL || cctx->cctx_msg.mctx_nomem || cctx->cctx_msg.mctx_nrcpt == 0
+        || cctx_scratch(cctx) < 0
+        || dbh_any_managed(mlfi_env.dbh, cctx->cctx_drcpts, cctx->cctx_msg.mctx_nrcpt,
+                           &settings, err) != 0)
+        return SMFIS_CONTINUE;
+    stats_add(STATS_MESSAGES, 1);
+    if (log_enabled(LOG_DEBUG))
+        log_qid(LOG_DEBUG, smfi_getsymval(ctx, "i"), "no recipient is managed: accepted at DATA");
+    mctx_reset(&cctx->cctx_msg);
+    stats_tick(time(NULL), mlfi_env.cfg->stats_interval);
+    return SMFIS_ACCEPT;
+}
+
 /* mlfi_eom - decide and apply, once per message. */
 static sfsistat mlfi_eom(SMFICTX *ctx)
 {
@@ -685,6 +718,6 @@ const struct smfiDesc mlfi_desc = {
     .xxfi_abort = mlfi_abort,
     .xxfi_close = mlfi_close,
     .xxfi_unknown = NULL,
-    .xxfi_data = NULL,
+    .xxfi_data = mlfi_data,
     .xxfi_negotiate = mlfi_negotiate,
 };

@@ -20,7 +20,7 @@
 
 /* Protocol steps the milter does not need: the MTA does not send them. */
 #define MLFI_SKIP_STEPS (SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOUNKNOWN \
-                         | SMFIP_NODATA | SMFIP_NOEOH | SMFIP_NOBODY)
+                         | SMFIP_NOEOH | SMFIP_NOBODY)
 
 /*
  * Steps the milter needs to see but never answers other than "continue":

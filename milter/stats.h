@@ -12,7 +12,7 @@
 #include <time.h>
 
 enum stats_counter {
-    STATS_MESSAGES,             /* messages that reached end of message */
+    STATS_MESSAGES,             /* messages decided: accepted at DATA or at end of message */
     STATS_RECIPIENTS,           /* envelope recipients seen */
     STATS_LOOKUPS,              /* store reads */
     STATS_BCC,                  /* recipients copied to their alias */

@@ -232,6 +232,21 @@ int decide_route(const struct decide_rcpt *rcpt, const struct decide_settings *s
     return 0;
 }
 
+int decide_any_managed(const struct decide_rcpt *rcpts, size_t nrcpt,
+                       const struct decide_settings *settings, decide_lookup_fn lookup,
+                       void *lookup_ctx, char err[DECIDE_ERR_MAX])
+{
+    struct decide_route route;
+
+    for (size_t i = 0; i < nrcpt; i++) {
+        if (decide_route(&rcpts[i], settings, lookup, lookup_ctx, 1, &route, err) < 0)
+            return -1;
+        if (route.match[0] != '\0' || route.unresolved != NULL)
+            return 1;
+    }
+    return 0;
+}
+
 int decide_xtext(const char *addr, char *out, size_t outlen)
 {
     size_t n = 0;

@@ -130,6 +130,20 @@ int decide_actions(const struct decide_rcpt *rcpts, size_t nrcpt,
                    struct decide_result *result, char err[DECIDE_ERR_MAX]);
 
 /*
+ * decide_any_managed - could end of message do anything for these
+ * recipients? 1 as soon as one has a record (user, without its extension,
+ * or domain rule), is the legacy address of an owner in the reverse index
+ * (SETTINGS->owner), or does not normalize (end of message logs it); 0
+ * when none does; -1 with ERR on a lookup error. A record counts whatever
+ * its state: a migrated user may be unmigrated before end of message, and
+ * that decision is end of message's. The milter's DATA callback uses it to
+ * accept mail it cannot change without seeing its headers and body.
+ */
+int decide_any_managed(const struct decide_rcpt *rcpts, size_t nrcpt,
+                       const struct decide_settings *settings, decide_lookup_fn lookup,
+                       void *lookup_ctx, char err[DECIDE_ERR_MAX]);
+
+/*
  * decide_actions_routes - decide_actions, also keeping what each recipient
  * resolved to: ROUTES (NRCPT entries) gets decide_route()'s answer for
  * recipient i (lenient: rule RULE_NONE for one that does not normalize, and

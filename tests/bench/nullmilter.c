@@ -3,8 +3,8 @@
  * filter with the same callbacks, flags and protocol options as
  * coexist-milter (milter/mlfi.h), doing no work.
  *
- * It registers the callbacks coexist-milter registers (MAIL, RCPT, header,
- * end of message, abort, close, negotiate) and none of the others, asks
+ * It registers the callbacks coexist-milter registers (MAIL, RCPT, DATA,
+ * header, end of message, abort, close, negotiate) and none of the others, asks
  * for the same actions (MLFI_ACTIONS), skips the same steps
  * (MLFI_SKIP_STEPS) and answers MAIL, RCPT and headers without a reply
  * (MLFI_NOREPLY_STEPS), exactly as coexist-milter's negotiate callback
@@ -115,6 +115,13 @@ static sfsistat nm_envrcpt(SMFICTX *ctx, char **argv)
     return SMFIS_NOREPLY;
 }
 
+/* nm_data - coexist-milter's DATA step, always "continue" here. */
+static sfsistat nm_data(SMFICTX *ctx)
+{
+    (void) ctx;
+    return SMFIS_CONTINUE;
+}
+
 static sfsistat nm_header_cb(SMFICTX *ctx, char *name, char *value)
 {
     (void) ctx;
@@ -169,6 +176,7 @@ static struct smfiDesc nm_desc = {
     .xxfi_envrcpt = nm_envrcpt,
     .xxfi_header = nm_header_cb,
     .xxfi_eom = nm_eom,
+    .xxfi_data = nm_data,
     .xxfi_abort = nm_abort,
     .xxfi_close = nm_close,
     .xxfi_negotiate = nm_negotiate,

@@ -340,17 +340,20 @@ lc() {
     return $rc
 }
 
-# lc_verdict RC RCPTS BCC - why the last run is wrong, or nothing. BCC 1:
-# every recipient must have got its bcc; 0: the filter changed nothing.
+# lc_verdict RC RCPTS BCC [REPLY] - why the last run is wrong, or nothing.
+# BCC 1: every recipient must have got its bcc; 0: the filter changed
+# nothing. REPLY (default continue): what every message must have ended
+# with; accept for coexist-milter on mail no recipient is managed for (it
+# accepts at DATA).
 lc_verdict() {
-    local rc=$1 rcpts=$2 want_bcc=$3 total
+    local rc=$1 rcpts=$2 want_bcc=$3 reply=${4:-continue} total
     total=$(field total_msgs "$LC_LINE")
     if [ "$rc" != 0 ] || [ "$(field errors "$LC_LINE")" != 0 ]; then
         echo "load client status $rc: ${LC_ERR:-$LC_LINE}"
     elif [ "$(field msgs "$LC_LINE")" = 0 ] || [ "$(field msg_s "$LC_LINE")" = 0.0 ]; then
         echo "no throughput: $LC_LINE"
-    elif [ "$(field continue "$LC_LINE")" != "$total" ]; then
-        echo "not every message continued: $LC_LINE"
+    elif [ "$(field "$reply" "$LC_LINE")" != "$total" ]; then
+        echo "not every message ended with $reply: $LC_LINE"
     elif [ "$want_bcc" = 0 ] &&
             [ "$(field addrcpt_par "$LC_LINE")$(field addheader "$LC_LINE")$(field delrcpt "$LC_LINE")" != 000 ]; then
         echo "messages were changed: $LC_LINE"
@@ -366,7 +369,7 @@ lc_verdict() {
 # null and the minimal bcc milter; and "unrouted", recipients of a domain the
 # store does not know (two lookups each, no change), against the null milter.
 matrix() {
-    local size=$1 kind conns rcpts round m rc why order milters want tally
+    local size=$1 kind conns rcpts round m rc why order milters want tally reply
     declare -A runs msgs fail
     for m in coexist-routed coexist-unrouted null bcc; do runs[$m]=0 msgs[$m]=0 fail[$m]=""; done
     for kind in routed unrouted; do
@@ -391,7 +394,9 @@ matrix() {
                         # shellcheck disable=SC2086
                         lc "$m" "$@" $LC_LEN
                         rc=$?
-                        why=$(lc_verdict "$rc" "$rcpts" "$want")
+                        reply=continue
+                        [ "$kind/$m" != unrouted/coexist ] || reply=accept
+                        why=$(lc_verdict "$rc" "$rcpts" "$want" "$reply")
                         tally=$m
                         [ "$m" != coexist ] || tally=$m-$kind
                         [ -z "$why" ] || [ -n "${fail[$tally]}" ] ||
@@ -411,7 +416,7 @@ matrix() {
         local what="no change to any message"
         case $m in
             coexist-routed|bcc) what="every recipient got its bcc (NOTIFY=NEVER) and the header" ;;
-            coexist-unrouted) what="recipients unknown to the store left alone" ;;
+            coexist-unrouted) what="recipients unknown to the store left alone, every message accepted at DATA" ;;
         esac
         if [ -n "${fail[$m]}" ]; then
             bad "load $m, $size users" "${fail[$m]}"

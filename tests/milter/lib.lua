@@ -408,6 +408,15 @@ function L.trace_value(res)
     error("no " .. TRACE .. " header added; got: " .. describe_mods(res.mods))
 end
 
+-- A message for which no recipient has a record: accepted at DATA (the
+-- MTA then sends this milter nothing more of it, so nothing can change).
+function L.expect_accepted_at_data(res)
+    if res.stage ~= "DATA" or res.reply ~= "a" then
+        error(string.format("want ACCEPT at DATA, got reply '%s' at %s%s", res.reply or "?",
+            res.stage or "?", res.mods and ("; requests: " .. describe_mods(res.mods)) or ""))
+    end
+end
+
 function L.expect_untouched(conn, res, also_not_added)
     L.expect(conn, res, { adds = {}, dels = {}, header = false, not_added = also_not_added })
 end

@@ -59,7 +59,7 @@ end)
 
 L.case("route: unknown addresses untouched", function()
     local conn, res = one({ qid = "QRT04", rcpts = { "<nobody@corp.example>", "<someone@elsewhere.example>" } })
-    L.expect_untouched(conn, res)
+    L.expect_accepted_at_data(res)
     no_route_log("QRT04")
 end)
 
@@ -215,7 +215,7 @@ L.case("route: flips on one connection: unmigrate, mode rewrite, remove", functi
     if not ok then error("after mode rewrite: " .. tostring(err)) end
     L.ctl("remove flip.user@corp.example")
     r = L.message(conn, { qid = "QRT26", rcpts = { "<flip.user@corp.example>" } })
-    ok, err = pcall(L.expect_untouched, conn, r, { "<flip@pop.example>" })
+    ok, err = pcall(L.expect_accepted_at_data, r)
     if not ok then error("after remove: " .. tostring(err)) end
     L.disconnect(conn)
     L.expect_log("QRT25: rewrite rcpt=<flip.user@corp.example> alias=<flip@pop.example> rule=user")
@@ -226,7 +226,7 @@ L.case("route: second message on a connection does not inherit recipients", func
     local r1 = L.message(conn, { qid = "QRT27", rcpts = { "<adam.barr@corp.example>" } })
     L.expect(conn, r1, { adds = { bcc("<adam@pop.example>") }, header = true })
     local r2 = L.message(conn, { qid = "QRT28", rcpts = { "<nobody@corp.example>" } })
-    local ok, err = pcall(L.expect_untouched, conn, r2, { "<adam@pop.example>" })
+    local ok, err = pcall(L.expect_accepted_at_data, r2)
     if not ok then error("second message: " .. tostring(err)) end
     L.disconnect(conn)
 end)
@@ -238,7 +238,44 @@ L.case("route: aborted message does not leak into the next one", function()
     L.check(mt.rcptto(conn, "<rita.rewrite@corp.example>"), "mt.rcptto")
     L.check(mt.abort(conn), "mt.abort")
     local r = L.message(conn, { qid = "QRT30", rcpts = { "<nobody@corp.example>" } })
-    L.expect_untouched(conn, r, { "<rita@pop.example>" })
+    L.expect_accepted_at_data(r)
+    L.disconnect(conn)
+end)
+
+L.case("route: ACCEPT at DATA only for messages no recipient is managed for, on one connection", function()
+    local conn = L.connect()
+    for i, m in ipairs({
+        { rcpts = { "<nobody@corp.example>" }, accept = true },
+        { rcpts = { "<nobody@corp.example>", "<adam.barr@corp.example>" } },
+        { rcpts = { "<someone@elsewhere.example>" }, accept = true },
+        { rcpts = { "<adam.barr@corp.example>" } },
+    }) do
+        local r = L.message(conn, { qid = "QDA0" .. i, rcpts = m.rcpts })
+        local ok, err
+        if m.accept then
+            ok, err = pcall(L.expect_accepted_at_data, r)
+        else
+            ok, err = pcall(L.expect, conn, r, { adds = { bcc("<adam@pop.example>") }, header = true })
+        end
+        if not ok then error("message " .. i .. ": " .. tostring(err)) end
+    end
+    L.disconnect(conn)
+end)
+
+L.case("route: a flip between DATA and end of message is honoured", function()
+    local conn = L.connect()
+    L.check(mt.macro(conn, SMFIC_MAIL, "i", "QDA10"), "mt.macro")
+    L.check(mt.mailfrom(conn, "<sender@example.net>"), "mt.mailfrom")
+    L.check(mt.rcptto(conn, "<adam.barr@corp.example>"), "mt.rcptto")
+    L.check(mt.data(conn), "mt.data")
+    if mt.getreply(conn) ~= SMFIR_CONTINUE then error("DATA did not continue for a bcc user") end
+    L.ctl("migrate adam.barr@corp.example")
+    L.check(mt.header(conn, "Subject", "flipped after DATA"), "mt.header")
+    L.check(mt.macro(conn, L.SMFIC_BODYEOB, "i", "QDA10"), "mt.macro(EOM)")
+    L.check(mt.eom(conn), "mt.eom")
+    local added = mt.eom_check(conn, MT_RCPTADD, "<adam@pop.example>")
+    L.ctl("unmigrate adam.barr@corp.example")
+    if added then error("the bcc was added although the user migrated before end of message") end
     L.disconnect(conn)
 end)
 

@@ -9,7 +9,9 @@
 #                             message is still routed by coexist-milter
 #                             (either order): a rewrite user comes back at
 #                             the alias, a bcc user still gets the copy
-#   postfix-order-add         one another milter adds is never routed
+#   postfix-order-add         one another milter adds is never routed, and
+#                             coexist-milter's ACCEPT at DATA leaves the other
+#                             milter its end of message
 #   postfix-order-reject-*    a RCPT another milter rejects: hidden from
 #                             coexist-milter only when that milter runs first
 #   postfix-size-limit        a message that fits message_size_limit is
@@ -159,9 +161,20 @@ case_order_delete_bcc() {
         nobody@corp.example adam@pop.example
 }
 
+# Also what Postfix does with an ACCEPT at DATA from one milter among
+# several: nobody@ is managed by no record, so coexist-milter accepts at
+# DATA (seen in its debug log), and the other milter, before or after it,
+# still gets the message and adds its recipient at end of message.
 case_order_add() {
+    local before ok=0
+    milter_stop && echo "log_level = debug" >>"$MILTER_CONF" && milter_start || return 1
+    before=$(grep -c 'no recipient is managed: accepted at DATA' "$MTA_T/milter.log")
     order_case -A adam.barr@corp.example -- nobody@corp.example -- \
-        nobody@corp.example adam.barr@corp.example
+        nobody@corp.example adam.barr@corp.example || ok=1
+    [ "$(( $(grep -c 'no recipient is managed: accepted at DATA' "$MTA_T/milter.log") - before ))" = 2 ] ||
+        { mta_why "coexist-milter did not accept both messages at DATA"; ok=1; }
+    milter_stop && sed -i '/^log_level = debug$/d' "$MILTER_CONF" && milter_start || ok=1
+    return $ok
 }
 
 # reject_case ORDER WANT... - othermilter refuses adam.barr at RCPT.

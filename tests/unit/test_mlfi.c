@@ -184,6 +184,11 @@ static sfsistat eom(struct fixture *f)
     return mlfi_desc.xxfi_eom(f->ctx);
 }
 
+static sfsistat data(struct fixture *f)
+{
+    return mlfi_desc.xxfi_data(f->ctx);
+}
+
 /* message - MAIL, one RCPT, a Subject header, end of message. */
 static sfsistat message(struct fixture *f, const char *raw, const char *arg)
 {
@@ -299,20 +304,20 @@ static void test_negotiate(void **state)
     assert_true(pf1 & SMFIP_NOBODY);
     assert_true(pf1 & SMFIP_NOHELO);
     assert_true(pf1 & SMFIP_NOUNKNOWN);
-    assert_true(pf1 & SMFIP_NODATA);
     assert_true(pf1 & SMFIP_NR_RCPT);
-    /* Steps the milter needs are not skipped. */
-    assert_false(pf1 & (SMFIP_NOMAIL | SMFIP_NORCPT | SMFIP_NOHDRS));
+    /* Steps the milter needs are not skipped: DATA is where mail nobody
+     * manages is accepted, without headers and body. */
+    assert_false(pf1 & (SMFIP_NOMAIL | SMFIP_NORCPT | SMFIP_NOHDRS | SMFIP_NODATA));
     assert_int_equal(pf2, 0);
     assert_int_equal(pf3, 0);
 
     /* A "skip" flag the MTA does not offer is not asked for. */
     pf1 = 0;
     assert_int_equal(mlfi_desc.xxfi_negotiate(f->ctx, all_actions,
-                                              offered & ~SMFIP_NODATA, 0, 0,
+                                              offered & ~SMFIP_NOBODY, 0, 0,
                                               &pf0, &pf1, &pf2, &pf3),
                      SMFIS_CONTINUE);
-    assert_false(pf1 & SMFIP_NODATA);
+    assert_false(pf1 & SMFIP_NOBODY);
 
     /* An MTA that cannot delete recipients is refused (it then tempfails). */
     assert_int_equal(mlfi_desc.xxfi_negotiate(f->ctx, all_actions & ~SMFIF_DELRCPT,
@@ -684,6 +689,82 @@ static void test_state_flip_between_messages(void **state)
     expect_call(1, FAKE_DELRCPT, "<adam.barr@corp.example>", NULL);
 }
 
+/* DATA: ACCEPT when no recipient is managed, on one connection, message by message. */
+static void test_data_accepts_unmanaged(void **state)
+{
+    struct fixture *f = *state;
+
+    /* nobody manages these: accepted at DATA, no change asked for */
+    mail(f);
+    rcpt(f, "<nobody@corp.example>", NULL);
+    rcpt(f, "<someone@elsewhere.example>", NULL);
+    assert_int_equal(data(f), SMFIS_ACCEPT);
+    expect_ncalls(0);
+    /* the next message on the connection has a bcc user: it continues */
+    mail(f);
+    rcpt(f, "<nobody@corp.example>", NULL);
+    rcpt(f, "<adam.barr@corp.example>", NULL);
+    assert_int_equal(data(f), SMFIS_CONTINUE);
+    header(f, "Subject", "hello");
+    assert_int_equal(eom(f), SMFIS_CONTINUE);
+    expect_ncalls(2);
+    expect_call(0, FAKE_ADDRCPT_PAR, "<adam@pop.example>", "NOTIFY=NEVER");
+    fake_smfi_reset();
+    /* a migrated user continues too (it may flip before end of message),
+     * a domain rule and an address that does not normalize as well */
+    mail(f);
+    rcpt(f, "<carol@corp.example>", NULL);
+    assert_int_equal(data(f), SMFIS_CONTINUE);
+    assert_int_equal(eom(f), SMFIS_CONTINUE);
+    expect_ncalls(0);
+    mail(f);
+    rcpt(f, "<anyone@domain.example>", NULL);
+    assert_int_equal(data(f), SMFIS_CONTINUE);
+    assert_int_equal(eom(f), SMFIS_CONTINUE);
+    fake_smfi_reset();
+    mail(f);
+    rcpt(f, "<no at sign>", NULL);
+    assert_int_equal(data(f), SMFIS_CONTINUE);
+    assert_int_equal(eom(f), SMFIS_CONTINUE);
+    /* and an unmanaged message again after all that */
+    mail(f);
+    rcpt(f, "<nobody@corp.example>", NULL);
+    assert_int_equal(data(f), SMFIS_ACCEPT);
+}
+
+/* A flip between DATA and end of message is honoured: end of message decides. */
+static void test_data_then_flip_before_eom(void **state)
+{
+    struct fixture *f = *state;
+
+    mail(f);
+    rcpt(f, "<carol@corp.example>", NULL);          /* migrated at DATA */
+    assert_int_equal(data(f), SMFIS_CONTINUE);
+    put_while_open(f, "carol@corp.example", "carol@pop.example", MODE_BCC, STATE_UNMIGRATED);
+    header(f, "Subject", "hello");
+    assert_int_equal(eom(f), SMFIS_CONTINUE);
+    expect_call(0, FAKE_ADDRCPT_PAR, "<carol@pop.example>", "NOTIFY=NEVER");
+    fake_smfi_reset();
+    mail(f);
+    rcpt(f, "<adam.barr@corp.example>", NULL);      /* unmigrated at DATA */
+    assert_int_equal(data(f), SMFIS_CONTINUE);
+    put_while_open(f, "adam.barr@corp.example", "adam@pop.example", MODE_BCC, STATE_MIGRATED);
+    assert_int_equal(eom(f), SMFIS_CONTINUE);
+    expect_ncalls(0);
+}
+
+/* A store that cannot be read at DATA: continue, end of message answers it. */
+static void test_data_store_error_continues(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(unlink(f->path), 0);
+    mail(f);
+    rcpt(f, "<nobody@corp.example>", NULL);
+    assert_int_equal(data(f), SMFIS_CONTINUE);
+    assert_int_equal(eom(f), SMFIS_TEMPFAIL);
+}
+
 static void test_loop_header_leaves_alone(void **state)
 {
     struct fixture *f = *state;
@@ -1019,6 +1100,9 @@ int main(void)
         T(test_store_deleted_while_open),
         T(test_store_replaced_by_rename),
         T(test_state_flip_between_messages),
+        T(test_data_accepts_unmanaged),
+        T(test_data_then_flip_before_eom),
+        T(test_data_store_error_continues),
         T(test_loop_header_leaves_alone),
         T(test_other_instance_header_routes),
         T(test_dry_run_changes_nothing),
