@@ -139,8 +139,15 @@ conf "$WORK/user.conf" "user = $MUSER"
 DPID=$!
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
 if [ -S "$SOCK" ] && kill -0 "$DPID" 2>/dev/null; then
-    uids=$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$DPID/status")
     want=$(id -u "$MUSER")
+    # The socket is made as root (its owner and mode are set then), the
+    # uid changes just after, before the first connection is served: on a
+    # loaded machine the test can look in between, so it waits up to 5 s.
+    for _ in $(seq 100); do
+        uids=$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$DPID/status")
+        [ "$uids" = "$want $want $want $want" ] && break
+        sleep 0.05
+    done
     if [ "$uids" = "$want $want $want $want" ]; then
         ok "daemon runs as $MUSER (real, effective, saved, fs uid)"
     else
