@@ -1,15 +1,18 @@
 /*
  * log.c - the one logging wrapper of coexist-milter (see log.h).
  *
- * Each line is formatted once into a local buffer and handed to syslog(3)
- * as "%s", and written to stderr with a single call: callbacks run on many
- * libmilter worker threads at once and their lines must not interleave.
- * The settings below are written at start-up only, before libmilter starts
- * its threads, and read afterwards.
+ * Each line is formatted once into a local buffer and sent as one datagram
+ * to /dev/log by logsock (no process-wide lock; syslog(3) only where
+ * logsock cannot send), and written to stderr with a single call: callbacks
+ * run on many libmilter worker threads at once and their lines must not
+ * interleave. A batch (log_batch_*) holds the lines of one message, which
+ * go out in one system call. The settings below are written at start-up
+ * only, before libmilter starts its threads, and read afterwards.
  */
 #include <config.h>
 
 #include <errno.h>
+#include <paths.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +20,7 @@
 #include <sysexits.h>
 
 #include "log.h"
-
-#define LOG_LINE_MAX 2048
+#include "logsock.h"
 
 static struct {
     int opened;                 /* syslog in use (else stderr only) */
@@ -33,6 +35,8 @@ void log_open(const char *ident, int facility, int level, int mirror_stderr)
         closelog();
     /* LOG_NDELAY: connect now, before a chroot or privilege drop could stop us. */
     openlog(ident, LOG_PID | LOG_NDELAY, facility);
+    /* Fails where /dev/log takes no datagrams: syslog(3) then does it all. */
+    (void) logsock_open(_PATH_LOG, ident, facility);
     log_state.opened = 1;
     log_state.level = level;
     log_state.mirror_stderr = mirror_stderr;
@@ -41,6 +45,7 @@ void log_open(const char *ident, int facility, int level, int mirror_stderr)
 /* log_close - stop syslog output; later lines go to stderr. */
 void log_close(void)
 {
+    logsock_close();
     if (log_state.opened)
         closelog();
     log_state.opened = 0;
@@ -59,15 +64,31 @@ int log_enabled(int prio)
     return LOG_PRI(prio) <= log_state.level;
 }
 
-/* log_emit - write one finished line to syslog and, if wanted, stderr. */
+/*
+ * log_deliver - write finished lines to syslog and, if wanted, stderr:
+ * logsock first, syslog(3) for whatever it could not send.
+ */
+static void log_deliver(const struct logsock_line *lines, size_t n)
+{
+    size_t sent = 0;
+
+    if (log_state.opened) {
+        sent = logsock_send(lines, n);
+        for (size_t i = sent; i < n; i++)
+            syslog(lines[i].prio, "%s", lines[i].text);
+    }
+    if (log_state.mirror_stderr || !log_state.opened)
+        for (size_t i = 0; i < n; i++)
+            fprintf(stderr, "%s: %s\n", LOG_IDENT, lines[i].text);
+}
+
+/* log_emit - one finished line, if PRIO passes the level. */
 static void log_emit(int prio, const char *line)
 {
-    if (!log_enabled(prio))
-        return;
-    if (log_state.opened)
-        syslog(prio, "%s", line);
-    if (log_state.mirror_stderr || !log_state.opened)
-        fprintf(stderr, "%s: %s\n", LOG_IDENT, line);
+    struct logsock_line l = {prio, line};
+
+    if (log_enabled(prio))
+        log_deliver(&l, 1);
 }
 
 /* log_vformat - PREFIX, FMT and, if ERRNUM is set, its strerror text. */
@@ -100,19 +121,74 @@ void log_msg(int prio, const char *fmt, ...)
     log_emit(prio, line);
 }
 
+/* log_vformat_qid - "QID: " (or "NOQUEUE: ") and FMT into LINE. */
+static void log_vformat_qid(char line[LOG_LINE_MAX], const char *qid, const char *fmt,
+                            va_list ap) LOG_PRINTF(3, 0);
+static void log_vformat_qid(char line[LOG_LINE_MAX], const char *qid, const char *fmt,
+                            va_list ap)
+{
+    char prefix[128];
+
+    snprintf(prefix, sizeof(prefix), "%s: ", qid != NULL && *qid ? qid : LOG_NOQUEUE);
+    log_vformat(line, LOG_LINE_MAX, prefix, 0, fmt, ap);
+}
+
 /* log_qid - one line about the message with queue id QID. */
 void log_qid(int prio, const char *qid, const char *fmt, ...)
 {
-    char line[LOG_LINE_MAX], prefix[128];
+    char line[LOG_LINE_MAX];
     va_list ap;
 
     if (!log_enabled(prio))
         return;
-    snprintf(prefix, sizeof(prefix), "%s: ", qid != NULL && *qid ? qid : LOG_NOQUEUE);
     va_start(ap, fmt);
-    log_vformat(line, sizeof(line), prefix, 0, fmt, ap);
+    log_vformat_qid(line, qid, fmt, ap);
     va_end(ap);
     log_emit(prio, line);
+}
+
+/* ---- batches: the lines of one message, sent together ---------------------- */
+
+void log_batch_init(struct log_batch *b)
+{
+    b->lb_count = 0;
+    b->lb_used = 0;
+}
+
+/* log_batch_flush - send the batch's lines in order and empty it. */
+void log_batch_flush(struct log_batch *b)
+{
+    struct logsock_line lines[LOG_BATCH_LINES];
+
+    for (size_t i = 0; i < b->lb_count; i++) {
+        lines[i].prio = b->lb_prio[i];
+        lines[i].text = b->lb_buf + b->lb_off[i];
+    }
+    if (b->lb_count > 0)
+        log_deliver(lines, b->lb_count);
+    log_batch_init(b);
+}
+
+/* log_batch_qid - as log_qid, into B; B is flushed first when full. */
+void log_batch_qid(struct log_batch *b, int prio, const char *qid, const char *fmt, ...)
+{
+    char line[LOG_LINE_MAX];
+    size_t len;
+    va_list ap;
+
+    if (!log_enabled(prio))
+        return;
+    va_start(ap, fmt);
+    log_vformat_qid(line, qid, fmt, ap);
+    va_end(ap);
+    len = strlen(line) + 1;
+    if (b->lb_count == LOG_BATCH_LINES || b->lb_used + len > sizeof(b->lb_buf))
+        log_batch_flush(b);
+    b->lb_prio[b->lb_count] = prio;
+    b->lb_off[b->lb_count] = b->lb_used;
+    memcpy(b->lb_buf + b->lb_used, line, len);
+    b->lb_used += len;
+    b->lb_count++;
 }
 
 /* log_warn - a warning about a failed system call, with its errno text. */

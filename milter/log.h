@@ -13,12 +13,30 @@
 #ifndef COEXIST_LOG_H
 #define COEXIST_LOG_H
 
+#include <stddef.h>
 #include <syslog.h>
 
 #define LOG_IDENT "coexist-milter"
 #define LOG_NOQUEUE "NOQUEUE"
 
 #define LOG_PRINTF(f, a) __attribute__((format(printf, f, a)))
+
+#define LOG_LINE_MAX 2048
+#define LOG_BATCH_LINES 16
+
+/*
+ * A log batch: the lines about one message, formatted as they come and sent
+ * in one system call by log_batch_flush (a ten-recipient message has ten
+ * routing lines). On the caller's stack; nothing to free. Full batches are
+ * flushed as lines are added, so a caller only flushes at the end.
+ */
+struct log_batch {
+    size_t lb_count;
+    size_t lb_used;
+    int lb_prio[LOG_BATCH_LINES];
+    size_t lb_off[LOG_BATCH_LINES];
+    char lb_buf[LOG_LINE_MAX * 2];
+};
 
 /*
  * log_open - start logging to syslog as IDENT with FACILITY, dropping lines
@@ -39,6 +57,13 @@ void log_msg(int prio, const char *fmt, ...) LOG_PRINTF(2, 3);
 
 /* log_qid - one line about a message: "QID: ...", "NOQUEUE: ..." if QID is NULL. */
 void log_qid(int prio, const char *qid, const char *fmt, ...) LOG_PRINTF(3, 4);
+
+/* log_batch_init - an empty batch; log_batch_qid adds a line like log_qid's. */
+void log_batch_init(struct log_batch *b);
+void log_batch_qid(struct log_batch *b, int prio, const char *qid, const char *fmt, ...)
+    LOG_PRINTF(4, 5);
+/* log_batch_flush - send what B holds, in order, and empty it. */
+void log_batch_flush(struct log_batch *b);
 
 /* log_warn - a warning ending in ": strerror(errno)"; log_warnx without it. */
 void log_warn(const char *fmt, ...) LOG_PRINTF(1, 2);
