@@ -9,7 +9,7 @@ PACKAGES="build-essential autoconf automake libtool pkg-config
   libidn2-dev libunistring-dev
   libpq-dev postgresql-15 postgresql-client-15
   postfix swaks miltertest libwrap0 python3 iproute2 util-linux valgrind
-  prometheus
+  prometheus rsyslog
   groff-base man-db m4
   debhelper dpkg-dev lintian rpm systemd fakeroot
   clang libclang-rt-14-dev"

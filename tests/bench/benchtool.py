@@ -1,14 +1,6 @@
 #!/usr/bin/env python3
 """benchtool.py - the helpers of tests/bench/run.sh that shell does badly.
 
-  benchtool.py logsink PATH STATUS
-      Own a syslog datagram socket at PATH (inside run.sh's private /dev) and
-      drain it, as a syslog daemon would, so that coexist-milter's syslog(3)
-      calls cost what they cost on a real host (one send each) instead of a
-      failed reconnect each. Counts lines, and lines that report a bcc; writes
-      "lines=N bcc=N" to STATUS on SIGUSR1 and on SIGTERM. STATUS.ready
-      appears once the socket is bound.
-
   benchtool.py rusage CMD [ARG...]
       Run CMD; print "secs=S maxrss_kb=K rc=N" (wall time, peak resident set
       of CMD) on stdout. CMD's own output goes to stderr.
@@ -19,42 +11,10 @@
 """
 import os
 import resource
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import time
-
-
-def logsink(path, status):
-    counts = {"lines": 0, "bcc": 0}
-
-    def dump(*_):
-        with open(status + ".tmp", "w") as f:
-            f.write("lines=%d bcc=%d\n" % (counts["lines"], counts["bcc"]))
-        os.replace(status + ".tmp", status)
-
-    def stop(*_):
-        dump()
-        sys.exit(0)
-
-    signal.signal(signal.SIGUSR1, dump)
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    s.bind(path)
-    os.chmod(path, 0o666)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-    open(status + ".ready", "w").close()
-    while True:
-        data = s.recv(8192)
-        counts["lines"] += 1
-        if b": bcc rcpt=" in data:
-            counts["bcc"] += 1
 
 
 def rusage(cmd):
@@ -301,9 +261,7 @@ def report(path):
 
 
 def main(argv):
-    if len(argv) >= 4 and argv[1] == "logsink":
-        logsink(argv[2], argv[3])
-    elif len(argv) >= 3 and argv[1] == "rusage":
+    if len(argv) >= 3 and argv[1] == "rusage":
         return rusage(argv[2:])
     elif len(argv) == 3 and argv[1] == "report":
         report(argv[2])

@@ -17,6 +17,11 @@
  * and connects again. Every command is one write(2), as Postfix flushes
  * each command.
  *
+ * Each message carries five headers (Received, From, To, Subject,
+ * Message-ID), or with -H 20 twenty, the five plus what real mail from a
+ * large provider carries: more Received lines, DKIM-Signature, the ARC set,
+ * Authentication-Results, MIME headers, List-Unsubscribe (about 4 KiB).
+ *
  * Recipients follow a pattern with one "%u" (default "u%u@corp.example"),
  * the number drawn at random in [0, users), all distinct within a message.
  *
@@ -111,6 +116,7 @@ static struct {
     unsigned long per_conn;     /* messages per connection; 0: unlimited */
     unsigned timeout;
     unsigned long seed;
+    unsigned headers;           /* -H: 5 or 20 */
     int quiet;
     const char *label;
 } opt;
@@ -168,7 +174,7 @@ static void usage(void)
             "usage: loadclient -s unix:PATH|inet:PORT@HOST [-c CONNS] [-n MSGS | -d SECS]\n"
             "                  [-r RCPTS] [-u USERS] [-p PATTERN] [-m MSGS_PER_CONN]\n"
             "                  [-x ALIASPATTERN] [-w WARMUP_SECS] [-L MS] [-t TIMEOUT]\n"
-            "                  [-S SEED] [-l LABEL] [-q]\n"
+            "                  [-S SEED] [-H 5|20] [-l LABEL] [-q]\n"
             "  -c  concurrent connections, one thread each (default 1)\n"
             "  -n  total messages (default 1000), or -d run for SECS seconds\n"
             "  -r  recipients per message, distinct (default 1, at most %d)\n"
@@ -178,7 +184,8 @@ static void usage(void)
             "  -x  check that each recipient got a bcc to this pattern (e.g. u%%u@pop.example)\n"
             "  -L  also count messages slower than MS milliseconds (default 50)\n"
             "  -w  seconds at the start not counted in throughput and latency\n"
-            "  -t  seconds to wait for a reply (default 30)\n",
+            "  -t  seconds to wait for a reply (default 30)\n"
+            "  -H  headers per message: 5 (default) or 20, as real mail carries\n",
             LC_MAX_RCPTS);
     exit(2);
 }
@@ -726,6 +733,67 @@ static void pick_rcpts(struct lc_thread *t, unsigned long *nums, unsigned n)
     }
 }
 
+/*
+ * The fifteen headers -H 20 adds after the first five: what a message from a
+ * large provider carries by the time it reaches the MX (sizes as seen in
+ * real mail; the signatures are random-looking base64 of the real length).
+ */
+static const char *const real_headers[15][2] = {
+    {"Received", "from mail-sor-f41.google.com (mail-sor-f41.google.com [209.85.220.41])\n"
+     "\tby mx.corp.example (Postfix) with ESMTPS id 4Xb2Tq1Zk9z9sWc\n"
+     "\tfor <adam.barr@corp.example>; Tue,  1 Dec 2026 15:04:05 +0000 (UTC)"},
+    {"Received", "by mail-sor-f41.google.com with SMTP id a640c23a62f3a-a9a0ef5179dso1;\n"
+     "\tTue, 01 Dec 2026 07:04:05 -0800 (PST)"},
+    {"Received", "from [192.168.1.20] (host-81-2-3-4.example.net. [81.2.3.4])\n"
+     "\tby smtp.gmail.com with ESMTPSA id 4fb4d7f45d1cf-5c8b1bd3a5bsm1.1.2026.12.01;\n"
+     "\tTue, 01 Dec 2026 07:04:04 -0800 (PST)"},
+    {"DKIM-Signature", "v=1; a=rsa-sha256; c=relaxed/relaxed; d=client.example; s=20230601;"
+     " t=1796137445; x=1796742245; darn=corp.example;\n"
+     "\th=to:subject:message-id:date:from:mime-version:from:to:cc:subject\n"
+     "\t :date:message-id:reply-to;\n"
+     "\tbh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=;\n"
+     "\tb=Zk3XnN9pV1Qw8rJf0yTqLh2sB6cUa4mEoR7dKvG5xPiW3nYtHbC1zAeSg9uMjFl0rDq\n"
+     "\t xO2wKsVb8pN6yT4hQmUe7iLcJ3aRz5fGd1nWkYo9tBvXs0MjE2pCq8uHlA6rIgZyF4\n"
+     "\t eD7bSnV3wK1mPxQ9tRj5oLcU2hGa8zYi0fNvB6kEs4dMqW7pJrT3yXlC1gAuH9eOnZ\n"
+     "\t 5bF2mKiS8vD0wQyR4jLcN7xTgP3hUa6oE1zBnM9sVk2qWfY5rJd8tHlG0pCiX4uAeO\n"
+     "\t 7yN3gZbK1mS6wQvT9jR2oLcF5hDa8xUi4pEnB0kMs3dYqW7zJrG1tVlC6gAuH9eXnZ\n"
+     "\t Qw=="},
+    {"X-Google-DKIM-Signature", "v=1; a=rsa-sha256; c=relaxed/relaxed; d=1e100.net;"
+     " s=20230601; t=1796137445; x=1796742245;\n"
+     "\th=to:subject:message-id:date:from:mime-version:x-gm-message-state;\n"
+     "\tbh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=;\n"
+     "\tb=p0Xz8qH3nVb5Lw1Tr9KsYc2mJd7Ue4oGf6aQiBx0NyRtW3lZ8vCpE5hSjM1kDnA9gO\n"
+     "\t uT2bYe7rQx4wLc6mVi0zNs3Kf8pHjG1dRa5tB9oUlE2yWnX7qCg4vMkZ6hSiD0JeF3\n"
+     "\t rPb8Ao=="},
+    {"ARC-Seal", "i=1; a=rsa-sha256; t=1796137445; cv=none; d=google.com; s=arc-20240605;\n"
+     "\tb=Hq9Vb2Lx5Nw8Tr1KsYc3mJd6Ue0oGf4aQiBz7NyRtW2lZ9vCpE8hSjM5kDnA1gOuT3\n"
+     "\t bYe6rQx0wLc2mVi7zNs4Kf9pHjG5dRa1tB8oUlE3yWnX6qCg0vMkZ2hSiD7JeF4rPb\n"
+     "\t 9AoXz1qH5nVb3Lw6Tr8KsYc0mJd2Ue7oGf5aQiBx4NyRtW1lZ3vCpE9hSjM6kDnA8g==" },
+    {"ARC-Message-Signature", "i=1; a=rsa-sha256; c=relaxed/relaxed; d=google.com;"
+     " s=arc-20240605;\n"
+     "\th=to:subject:message-id:date:from:mime-version:dkim-signature;\n"
+     "\tbh=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=;\n"
+     "\tb=Tr5KsYc8mJd1Ue3oGf7aQiBz2NyRtW6lZ0vCpE4hSjM9kDnA5gOuT1bYe8rQx3wLc\n"
+     "\t 7mVi2zNs0Kf5pHjG9dRa4tB1oUlE6yWnX3qCg8vMkZ7hSiD2JeF0rPb5AoXz9qH4nV\n"
+     "\t b1Lw=="},
+    {"ARC-Authentication-Results", "i=1; mx.google.com;\n"
+     "\tdkim=pass header.i=@client.example header.s=20230601 header.b=Zk3XnN9p;\n"
+     "\tspf=pass (google.com: domain of sender@client.example designates"
+     " 209.85.220.41 as permitted sender) smtp.mailfrom=sender@client.example;\n"
+     "\tdmarc=pass (p=NONE sp=QUARANTINE dis=NONE) header.from=client.example"},
+    {"Authentication-Results", "mx.corp.example;\n"
+     "\tdkim=pass (2048-bit key; unprotected) header.d=client.example"
+     " header.i=@client.example header.a=rsa-sha256 header.s=20230601 header.b=Zk3XnN9p;\n"
+     "\tdkim-atps=neutral"},
+    {"X-Gm-Message-State", "AOJu0YwQ3vN8pL1mKs5TrYc9Jd2Ue7oGf4aQiBz6NyRtW0lZ3vCpE8hSjM1kDnA5gOuT"},
+    {"MIME-Version", "1.0"},
+    {"Date", "Tue, 1 Dec 2026 16:04:04 +0100"},
+    {"Content-Type", "multipart/alternative; boundary=\"000000000000c0ffee0123456789\""},
+    {"List-Unsubscribe", "<mailto:unsubscribe@client.example?subject=unsubscribe>,\n"
+     "\t<https://client.example/unsubscribe?id=0123456789abcdef>"},
+    {"X-Mailer", "coexist-milter loadclient"},
+};
+
 /* message - one transaction on connection C; its result. */
 static enum lc_result message(struct lc_thread *t, struct lc_conn *c, unsigned long seq)
 {
@@ -803,6 +871,15 @@ static enum lc_result message(struct lc_thread *t, struct lc_conn *c, unsigned l
             pkt_begin(&p, SMFIC_HEADER);
             pkt_str(&p, names[h]);
             pkt_str(&p, values[h]);
+            STEP(SMFIP_NR_HDR, "HEADER");
+        }
+        for (unsigned h = 0; opt.headers == 20 && h < sizeof(real_headers) / sizeof(real_headers[0]); h++) {
+            char value[2048];
+
+            snprintf(value, sizeof(value), "%s%s", lead, real_headers[h][1]);
+            pkt_begin(&p, SMFIC_HEADER);
+            pkt_str(&p, real_headers[h][0]);
+            pkt_str(&p, value);
             STEP(SMFIP_NR_HDR, "HEADER");
         }
     }
@@ -1055,10 +1132,11 @@ int main(int argc, char **argv)
     opt.users = 1000;
     opt.timeout = 30;
     opt.seed = 1;
+    opt.headers = 5;
     opt.label = "-";
     opt.slow_ms = 50;
     set_pattern(&opt.rcpt, "u%u@corp.example");
-    while ((ch = getopt(argc, argv, "s:c:n:d:r:u:p:x:m:w:L:t:S:l:qh")) != -1) {
+    while ((ch = getopt(argc, argv, "s:c:n:d:r:u:p:x:m:w:L:t:S:H:l:qh")) != -1) {
         switch (ch) {
         case 's': opt.socket = optarg; break;
         case 'c': opt.conns = (unsigned) parse_ulong(optarg, "-c", 1, 4096); break;
@@ -1073,6 +1151,11 @@ int main(int argc, char **argv)
         case 'w': opt.warmup = parse_secs(optarg, "-w", 1); break;
         case 't': opt.timeout = (unsigned) parse_ulong(optarg, "-t", 1, 3600); break;
         case 'S': opt.seed = parse_ulong(optarg, "-S", 0, ULONG_MAX); break;
+        case 'H':
+            opt.headers = (unsigned) parse_ulong(optarg, "-H", 5, 20);
+            if (opt.headers != 5 && opt.headers != 20)
+                usage();
+            break;
         case 'l': opt.label = optarg; break;
         case 'q': opt.quiet = 1; break;
         default: usage();
