@@ -16,26 +16,42 @@
 
 #define JOURNAL_TEXT_MAX (3 * RECORD_TEXT_MAX)
 
-/* next_seq - bump and return the journal sequence number. */
+/* next_seq - bump and return the journal sequence number (of the transaction). */
 static int next_seq(struct store *st, unsigned long long *seq)
 {
-    TDB_DATA val = tdb_fetch(st->tdb, store_key(STORE_JOURNAL_SEQ_KEY));
+    if (!st->txn_seq_loaded) {
+        TDB_DATA val = tdb_fetch(st->tdb, store_key(STORE_JOURNAL_SEQ_KEY));
+        char buf[32];
+
+        st->txn_seq = 0;
+        if (val.dptr != NULL) {
+            snprintf(buf, sizeof(buf), "%.*s", (int) (val.dsize < 31 ? val.dsize : 31),
+                     val.dptr);
+            free(val.dptr);
+            st->txn_seq = strtoull(buf, NULL, 10);
+        } else if (tdb_error(st->tdb) != TDB_ERR_NOEXIST) {
+            return store_tdb_fail(st, "journal sequence");
+        }
+        st->txn_seq_loaded = 1;
+    }
+    *seq = ++st->txn_seq;
+    st->txn_seq_dirty = 1;
+    return 0;
+}
+
+int journal_seq_flush(struct store *st)
+{
     char buf[32];
 
-    *seq = 0;
-    if (val.dptr != NULL) {
-        snprintf(buf, sizeof(buf), "%.*s", (int) (val.dsize < 31 ? val.dsize : 31), val.dptr);
-        free(val.dptr);
-        *seq = strtoull(buf, NULL, 10);
-    } else if (tdb_error(st->tdb) != TDB_ERR_NOEXIST) {
-        return store_tdb_fail(st, "journal sequence");
-    }
-    (*seq)++;
-    snprintf(buf, sizeof(buf), "%llu", *seq);
+    if (!st->txn_seq_dirty)
+        return 0;
+    snprintf(buf, sizeof(buf), "%llu", st->txn_seq);
     errno = 0;
     if (tdb_store(st->tdb, store_key(STORE_JOURNAL_SEQ_KEY),
                   (TDB_DATA) {(unsigned char *) buf, strlen(buf)}, 0) != 0)
-        return store_tdb_write_fail(st, "journal sequence");
+        /* Written as the commit begins: to the admin it is the commit that failed. */
+        return store_tdb_write_fail(st, "transaction commit");
+    st->txn_seq_dirty = 0;
     return 0;
 }
 
@@ -43,7 +59,7 @@ int journal_append(struct store *st, const char *key, const char *old_value,
                    const char *new_value, const char *actor)
 {
     char jkey[64], text[JOURNAL_TEXT_MAX], when[TIMEFMT_BUFSIZE];
-    unsigned long long seq;
+    unsigned long long seq = 0;
     int n;
 
     if (!st->in_txn)
@@ -103,21 +119,28 @@ static int parse_entry(char *text, struct journal_entry *entry)
 int store_journal(struct store *st, const char *key, unsigned limit,
                   journal_visit_fn fn, void *ctx)
 {
-    TDB_DATA val = tdb_fetch(st->tdb, store_key(STORE_JOURNAL_SEQ_KEY));
     unsigned long long seq, shown = 0;
     char buf[JOURNAL_TEXT_MAX + 1];
 
-    if (val.dptr == NULL)
-        return tdb_error(st->tdb) == TDB_ERR_NOEXIST ? 0 : store_tdb_fail(st, "journal");
-    snprintf(buf, sizeof(buf), "%.*s", (int) (val.dsize < 31 ? val.dsize : 31), val.dptr);
-    free(val.dptr);
+    if (st->in_txn && st->txn_seq_loaded) {
+        /* The open transaction's entries, whose sequence is not stored yet. */
+        seq = st->txn_seq;
+    } else {
+        TDB_DATA val = tdb_fetch(st->tdb, store_key(STORE_JOURNAL_SEQ_KEY));
+
+        if (val.dptr == NULL)
+            return tdb_error(st->tdb) == TDB_ERR_NOEXIST ? 0 : store_tdb_fail(st, "journal");
+        snprintf(buf, sizeof(buf), "%.*s", (int) (val.dsize < 31 ? val.dsize : 31), val.dptr);
+        free(val.dptr);
+        seq = strtoull(buf, NULL, 10);
+    }
     /* Newest first: walk the sequence numbers down. */
-    for (seq = strtoull(buf, NULL, 10); seq > 0 && (limit == 0 || shown < limit); seq--) {
+    for (; seq > 0 && (limit == 0 || shown < limit); seq--) {
         char jkey[64];
         struct journal_entry entry;
 
         snprintf(jkey, sizeof(jkey), STORE_JOURNAL_PREFIX "%020llu", seq);
-        val = tdb_fetch(st->tdb, store_key(jkey));
+        TDB_DATA val = tdb_fetch(st->tdb, store_key(jkey));
         if (val.dptr == NULL)
             continue;
         snprintf(buf, sizeof(buf), "%.*s",

@@ -82,6 +82,10 @@ int store_tdb_write_fail(struct store *st, const char *what)
     enum TDB_ERROR ecode = tdb_error(st->tdb);
     unsigned long long left;
 
+    /* tdb leaves the code of the last lookup when a commit fails (its
+     * recovery area could not grow): "does not exist" is never a write's. */
+    if (ecode == TDB_ERR_NOEXIST)
+        ecode = TDB_SUCCESS;
     if (full != NULL)
         return store_fail(st, "%s: %s: %s", st->path, what, full);
     /* A write that failed for want of room: say so, not "IO Error". */
@@ -320,12 +324,18 @@ int store_begin(struct store *st)
     if (tdb_transaction_start(st->tdb) != 0)
         return store_tdb_fail(st, "transaction start");
     st->in_txn = 1;
+    st->txn_seq_loaded = st->txn_seq_dirty = 0;
     return 0;
 }
 
 int store_commit(struct store *st)
 {
+    if (journal_seq_flush(st) < 0) {
+        store_cancel(st);
+        return -1;
+    }
     st->in_txn = 0;
+    st->txn_seq_loaded = 0;
     errno = 0;
     if (tdb_transaction_commit(st->tdb) != 0)
         return store_tdb_write_fail(st, "transaction commit");
@@ -337,6 +347,7 @@ void store_cancel(struct store *st)
     if (st->in_txn)
         tdb_transaction_cancel(st->tdb);
     st->in_txn = 0;
+    st->txn_seq_loaded = st->txn_seq_dirty = 0;
 }
 
 /* old_value - the current text of KEY into BUF, "-" when absent. */

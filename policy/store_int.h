@@ -16,10 +16,17 @@ struct store {
     struct tdb_context *tdb;
     char path[4096];
     int in_txn;                 /* a caller's store_begin is open */
+    /* The journal sequence inside the open transaction: read once, written
+     * once by store_commit (not a fetch and a store per entry). */
+    unsigned long long txn_seq;
+    int txn_seq_loaded, txn_seq_dirty;
     off_t size_seen;            /* largest size of the open file seen so far */
     char err[STORE_ERR_MAX];
     char tdb_msg[200];          /* last message of tdb's log function */
 };
+
+/* journal_seq_flush - store the transaction's journal sequence if it moved. */
+int journal_seq_flush(struct store *st);
 
 /* store_fail - set the error message; always returns -1. */
 int store_fail(struct store *st, const char *fmt, ...)

@@ -99,7 +99,34 @@ int ctl_put(struct ctl *c, const char *key, struct record *rec);
 int ctl_delete(struct ctl *c, const char *key);
 int ctl_note(struct ctl *c, const char *key, const char *old_text, const char *new_text);
 int ctl_commit(struct ctl *c, int bulk, const char *nothing);
+int ctl_commit_part(struct ctl *c, int bulk, const char *nothing);
 int ctl_replica_sync(struct ctl *c, long long id, int after_write);
+/* ctl_replica_catch_up - before a write: the replica at the database's latest change. */
+int ctl_replica_catch_up(struct ctl *c);
+
+/* How often a change that lost a race to another writer is made again. */
+#define CTL_CONFLICT_TRIES 3
+
+/*
+ * A verb's change to one record: change REC of KEY, or return an exit code
+ * (its message printed) to refuse. ctl_stage_keys applies it to every key
+ * of KEYS into c->change (records read now, for compare-and-set).
+ */
+typedef int (*ctl_change_fn)(struct ctl *c, const char *key, struct record *rec,
+                             const void *arg);
+int ctl_stage_keys(struct ctl *c, char **keys, size_t nkeys, ctl_change_fn fn,
+                   const void *arg);
+/* ctl_log_change - the syslog lines of the committed c->change, one per record op. */
+void ctl_log_change(struct ctl *c, const char *verb);
+
+/*
+ * ctl_change_wave - VERB's FN over the KEYS of wave WAVE in commits of at
+ * most CTL_WAVE_PART records (ctl_wave.c), so that no commit holds the
+ * milter's lookups for long; a wave that fits in one commit is one change.
+ */
+#define CTL_WAVE_PART 1000
+int ctl_change_wave(struct ctl *c, const char *verb, const char *wave, char **keys,
+                    size_t nkeys, ctl_change_fn fn, const void *arg);
 
 /* Helpers shared by the verb files. */
 int ctl_key(struct ctl *c, const char *address, char key[ADDR_BUFSIZE]);

@@ -201,29 +201,6 @@ static int open_backend(struct ctl *c, int writes)
 }
 
 /*
- * sync_replica - with the shared store, a writing verb reads the local
- * replica: wait until it has applied the database's latest change, so the
- * verb decides on the state it will compare-and-set against.
- */
-static int sync_replica(struct ctl *c)
-{
-    char err[BACKEND_ERR_MAX];
-    long long latest;
-    int rc;
-
-    if (!c->shared)
-        return EX_OK;
-    if ((rc = backend_latest_id(c->be, &latest, err)) != CHANGE_OK) {
-        fprintf(c->err, "coexistctl: shared_store: %s; nothing changed\n", err);
-        return rc == CHANGE_UNAVAILABLE ? EX_TEMPFAIL : EX_IOERR;
-    }
-    return ctl_replica_sync(c, latest, 0);
-}
-
-/* How often a verb that lost a race to another writer is run again. */
-#define CTL_CONFLICT_TRIES 3
-
-/*
  * run_verb - VERB, again on the fresh state when its change lost a race
  * (compare-and-set found a record changed since it was read): writers
  * serialize in the store instead of one undoing the other.
@@ -234,7 +211,7 @@ static int run_verb(struct ctl *c, const struct ctl_verb *verb, int npos, char *
 
     for (int tries = 0; tries < CTL_CONFLICT_TRIES; tries++) {
         c->conflict = 0;
-        if (verb->writes && (rc = sync_replica(c)) != EX_OK)
+        if (verb->writes && (rc = ctl_replica_catch_up(c)) != EX_OK)
             break;
         rc = verb->run(c, npos, positional);
         if (!c->conflict)

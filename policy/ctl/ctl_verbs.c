@@ -137,10 +137,10 @@ static void log_put(struct ctl *c, const char *verb, const char *key, const stru
 }
 
 /*
- * log_change - the syslog lines of a committed change, one per record op,
+ * ctl_log_change - the syslog lines of a committed change, one per record op,
  * from what was applied: a command rolled back must not be in syslog.
  */
-static void log_change(struct ctl *c, const char *verb)
+void ctl_log_change(struct ctl *c, const char *verb)
 {
     for (size_t i = 0; i < c->change.nops; i++) {
         const struct change_op *op = &c->change.ops[i];
@@ -204,7 +204,7 @@ int ctl_add(struct ctl *c, int nargs, char **args)
     if ((rc = ctl_change_begin(c)) != EX_OK || (rc = ctl_put(c, key, &rec)) != EX_OK
         || (rc = ctl_commit(c, 0, "nothing changed")) != EX_OK)
         return rc;
-    log_change(c, "add");
+    ctl_log_change(c, "add");
     return EX_OK;
 }
 
@@ -233,17 +233,15 @@ static int collect_wave_key(const char *key, const struct record *rec, void *ctx
     return (wk->keys[wk->count++] = strdup(key)) == NULL ? -1 : 0;
 }
 
-/* change_fn - change REC of KEY; EX_OK, or an exit code (message printed) to refuse. */
-typedef int (*change_fn)(struct ctl *c, const char *key, struct record *rec,
-                         const void *arg);
-
-/* change_keys - apply FN to every named key, as one change. */
-static int change_keys(struct ctl *c, const char *verb, char **keys, size_t nkeys,
-                       change_fn fn, const void *arg)
+int ctl_stage_keys(struct ctl *c, char **keys, size_t nkeys, ctl_change_fn fn,
+                   const void *arg)
 {
     struct record rec;
-    int rc = ctl_change_begin(c);
+    int rc = EX_OK;
 
+    /* One read lock for all the reads: two fcntl calls, not two per key. */
+    if (store_read_lock(c->st) < 0)
+        return ctl_store_fail(c);
     for (size_t i = 0; i < nkeys && rc == EX_OK; i++) {
         int found = store_get(c->st, keys[i], &rec);
 
@@ -256,9 +254,21 @@ static int change_keys(struct ctl *c, const char *verb, char **keys, size_t nkey
             rc = ctl_put(c, keys[i], &rec);
         }
     }
+    store_read_unlock(c->st);
+    return rc;
+}
+
+/* change_keys - apply FN to every named key, as one change. */
+static int change_keys(struct ctl *c, const char *verb, char **keys, size_t nkeys,
+                       ctl_change_fn fn, const void *arg)
+{
+    int rc = ctl_change_begin(c);
+
+    if (rc == EX_OK)
+        rc = ctl_stage_keys(c, keys, nkeys, fn, arg);
     if (rc != EX_OK || (rc = ctl_commit(c, 0, "nothing changed")) != EX_OK)
         return rc;
-    log_change(c, verb);
+    ctl_log_change(c, verb);
     fprintf(c->out, "%s: %zu record%s changed\n", verb, nkeys, nkeys == 1 ? "" : "s");
     return EX_OK;
 }
@@ -276,7 +286,7 @@ static int named_before(struct ctl *c, char **args, int n, const char *key)
 
 /* for_targets - run change_keys over ARGS or over --wave. */
 static int for_targets(struct ctl *c, const char *verb, int nargs, char **args,
-                       change_fn fn, const void *arg)
+                       ctl_change_fn fn, const void *arg)
 {
     struct wave_keys wk = {c->opt_wave, NULL, 0, 0};
     int rc = EX_OK;
@@ -302,7 +312,9 @@ static int for_targets(struct ctl *c, const char *verb, int nargs, char **args,
                 wk.keys[wk.count++] = strdup(key);
         }
     }
-    if (rc == EX_OK)
+    if (rc == EX_OK && c->opt_wave && wk.count > CTL_WAVE_PART)
+        rc = ctl_change_wave(c, verb, c->opt_wave, wk.keys, wk.count, fn, arg);
+    else if (rc == EX_OK)
         rc = change_keys(c, verb, wk.keys, wk.count, fn, arg);
     for (size_t i = 0; i < wk.count; i++)
         free(wk.keys[i]);
@@ -425,7 +437,7 @@ int ctl_remove(struct ctl *c, int nargs, char **args)
     }
     if (rc != EX_OK || (rc = ctl_commit(c, 0, "nothing changed")) != EX_OK)
         return rc;
-    log_change(c, "remove");
+    ctl_log_change(c, "remove");
     fprintf(c->out, "remove: %d record%s removed\n", nargs, nargs == 1 ? "" : "s");
     return EX_OK;
 }

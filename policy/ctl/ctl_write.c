@@ -95,20 +95,22 @@ int ctl_note(struct ctl *c, const char *key, const char *old_text, const char *n
 }
 
 /*
- * ctl_commit - apply the change whole or not at all. BULK journals it as
- * its notes only (a big import on the local store). A conflict (another
- * writer changed a key since it was read) sets c->conflict: ctl_main runs
- * the verb again on the fresh state. NOTHING (said to the user) names
- * what was not done: "nothing changed", "nothing imported".
+ * ctl_commit_part - apply the change whole or not at all, without waiting
+ * for this host's replica (one commit of a wave in parts: the wait comes
+ * after the last). BULK journals it as its notes only (a big import on the
+ * local store). A conflict (another writer changed a key since it was
+ * read) sets c->conflict: ctl_main runs the verb again on the fresh state.
+ * NOTHING (said to the user) names what was not done: "nothing changed",
+ * "nothing imported".
  */
-int ctl_commit(struct ctl *c, int bulk, const char *nothing)
+int ctl_commit_part(struct ctl *c, int bulk, const char *nothing)
 {
     char err[BACKEND_ERR_MAX];
     int rc = backend_apply(c->be, &c->change, bulk, &c->last_id, err);
 
     switch (rc) {
     case CHANGE_OK:
-        return ctl_replica_sync(c, c->last_id, 1);
+        return EX_OK;
     case CHANGE_CONFLICT:
         c->conflict = 1;
         fprintf(c->err, "coexistctl: %s; %s\n", err, nothing);
@@ -121,6 +123,14 @@ int ctl_commit(struct ctl *c, int bulk, const char *nothing)
         fprintf(c->err, "coexistctl: %s; %s\n", err, nothing);
         return EX_IOERR;
     }
+}
+
+/* ctl_commit - ctl_commit_part, then wait until this host's replica has it. */
+int ctl_commit(struct ctl *c, int bulk, const char *nothing)
+{
+    int rc = ctl_commit_part(c, bulk, nothing);
+
+    return rc == EX_OK ? ctl_replica_sync(c, c->last_id, 1) : rc;
 }
 
 /*
@@ -190,4 +200,24 @@ int ctl_replica_sync(struct ctl *c, long long id, int after_write)
             id, after_write ? "the change is committed in the shared store but not yet "
             "seen by this host" : "nothing changed");
     return EX_UNAVAILABLE;
+}
+
+/*
+ * ctl_replica_catch_up - with the shared store, a writing verb reads the local
+ * replica: wait until it has applied the database's latest change, so the
+ * verb decides on the state it will compare-and-set against.
+ */
+int ctl_replica_catch_up(struct ctl *c)
+{
+    char err[BACKEND_ERR_MAX];
+    long long latest;
+    int rc;
+
+    if (!c->shared)
+        return EX_OK;
+    if ((rc = backend_latest_id(c->be, &latest, err)) != CHANGE_OK) {
+        fprintf(c->err, "coexistctl: shared_store: %s; nothing changed\n", err);
+        return rc == CHANGE_UNAVAILABLE ? EX_TEMPFAIL : EX_IOERR;
+    }
+    return ctl_replica_sync(c, latest, 0);
 }
