@@ -26,6 +26,11 @@ import subprocess
 import sys
 import time
 
+# tests/lib's /dev/log collector; no bytecode cache left in the source tree.
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from syslog_collector import bind_log_socket  # noqa: E402
+
 
 def logsink(path, status):
     counts = {"lines": 0, "bcc": 0}
@@ -41,13 +46,7 @@ def logsink(path, status):
 
     signal.signal(signal.SIGUSR1, dump)
     signal.signal(signal.SIGTERM, stop)
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    s.bind(path)
-    os.chmod(path, 0o666)
+    s = bind_log_socket(path)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     open(status + ".ready", "w").close()
     while True:
