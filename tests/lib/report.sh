@@ -68,3 +68,22 @@ mta_kill_pidfile() {
 mta_new_id() {
     printf '%s-%s-%s%s\n' "$1" "$$" "$RANDOM" "$RANDOM"
 }
+
+# mta_case NAME FN - run case function FN in a subshell, its output in
+# $MTA_T/cases/NAME.log; print "PASS NAME" or "FAIL NAME: the first reason"
+# and return 0 only on a pass.  A case passes when it returns 0 and gave no
+# reason: a reason recorded by a step whose failure the case ignored still
+# fails it.
+mta_case() {
+    local name=$1 fn=$2 rc
+    : >"$MTA_T/why"
+    ( set +e; "$fn" ) >"$MTA_T/cases/$name.log" 2>&1
+    rc=$?
+    if [ $rc = 0 ] && ! [ -s "$MTA_T/why" ]; then
+        echo "PASS $name"
+        return 0
+    fi
+    [ -s "$MTA_T/why" ] || echo "exit status $rc" >"$MTA_T/why"
+    echo "FAIL $name: $(head -1 "$MTA_T/why")"
+    return 1
+}
