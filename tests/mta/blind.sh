@@ -69,7 +69,7 @@ send_some() {
     shift
     mta_message "$id" >"$MTA_T/$id.eml"
     mta_step "smtplib -p $PF_PORT $* ($id), refusals allowed"
-    mta_submit "$PF_PORT" "$id" --refused "$MTA_T/$id.refused" -- "$@" ||
+    submit_py "$PF_PORT" "$id" --refused "$MTA_T/$id.refused" -- "$@" ||
         mta_why "SMTP submission failed: $(mta_tail 2 "$MTA_T/$id.smtp")"
 }
 

@@ -214,9 +214,9 @@ send_smtp() {
     fi
 }
 
-# mta_submit PORT ID SUBMIT_OPTION... -- RCPT... - message file ID.eml
+# submit_py PORT ID SUBMIT_OPTION... -- RCPT... - message file ID.eml
 # through tests/lib/submit.py; the transcript in ID.smtp.
-mta_submit() {
+submit_py() {
     local port=$1 id=$2 opts=()
     shift 2
     while [ "$1" != -- ]; do opts+=("$1"); shift; done
@@ -232,7 +232,7 @@ send_smtp_dsn() {
     shift 3
     mta_message "$id" "${MTA_EXTRA_HEADER:-}" >"$MTA_T/$id.eml"
     mta_step "smtplib -p $port rcpt_options=$params $* ($id)"
-    mta_submit "$port" "$id" --rcpt-options "$params" -- "$@" ||
+    submit_py "$port" "$id" --rcpt-options "$params" -- "$@" ||
         mta_why "SMTP submission with $params refused: $(mta_tail 2 "$MTA_T/$id.smtp")"
 }
 
@@ -244,7 +244,7 @@ send_raw_rcpts() {
     shift 2
     mta_message "$id" "${MTA_EXTRA_HEADER:-}" >"$MTA_T/$id.eml"
     mta_step "smtplib -p $port raw RCPT $* ($id)"
-    mta_submit "$port" "$id" --raw -- "$@" ||
+    submit_py "$port" "$id" --raw -- "$@" ||
         mta_why "SMTP submission refused: $(mta_tail 2 "$MTA_T/$id.smtp")"
 }
 
