@@ -25,7 +25,9 @@ set -u
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MTA_LIBDIR=$ROOT/tests/mta
-# The harness of the MTA tier: smtp-sink, the private Postfix, the milter.
+# The harness of the MTA tier (on tests/lib): namespaces, a private /dev/log,
+# smtp-sink, the private Postfix, the milter.  Hence a checkout: the .deb
+# ships neither this script nor tests/.
 # shellcheck source=tests/mta/lib.sh
 . "$MTA_LIBDIR/lib.sh"
 
@@ -66,9 +68,8 @@ if [ "${COEXIST_DEMO_INSIDE:-}" != 1 ]; then
 
     MTA_T=$(mktemp -d /tmp/coexist-demo.XXXXXX) || die "mktemp failed"
     chmod 755 "$MTA_T"
-    MTA_OUTER_MNTNS=$(readlink /proc/self/ns/mnt)
-    export COEXISTCTL COEXIST_MILTER MTA_T MTA_OUTER_MNTNS COEXIST_DEMO_INSIDE=1
-    unshare --net --mount --uts --fork bash -c 'ip link set lo up && exec bash "$0"' "$ROOT/packaging/demo.sh"
+    export COEXISTCTL COEXIST_MILTER MTA_T COEXIST_DEMO_INSIDE=1
+    ns_run "$ROOT/packaging/demo.sh"
     rc=$?
     if [ $rc = 0 ] && [ "${COEXIST_DEMO_KEEP:-}" != 1 ]; then
         rm -rf --one-file-system "$MTA_T"

@@ -9,7 +9,6 @@
       Read the RUN/STORE/RSS/E2E/FLIP/REPLICA lines run.sh wrote to RESULTS and print
       the tables of docs/BENCHMARKS.md (Markdown).
 """
-import os
 import resource
 import statistics
 import subprocess

@@ -21,7 +21,9 @@ PGTOOL=${PGTOOL:-$(dirname "$CTL")/tests/cluster/pgtool}
 if [ "${COEXIST_CLUSTER_INNS:-}" != 1 ]; then
     case $CTL in /*) ;; *) CTL=$(pwd)/$CTL ;; esac
     export COEXISTCTL=$CTL COEXIST_MILTER=$MILTER PGTOOL COEXIST_CLUSTER_INNS=1
-    exec unshare --net --mount --uts --fork bash -c 'ip link set lo up && exec bash "$0"' "$0"
+    # shellcheck source=tests/lib/ns.sh
+    . "$ROOT/tests/lib/ns.sh"
+    ns_exec "$0"
     echo "FAIL setup: cannot enter private namespaces"
     echo "cluster-mta: 0 passed, 1 failed"
     exit 1

@@ -79,20 +79,9 @@ for f in group passwd; do
         mount --bind "$MTA_T/$f" "/etc/$f" || echo "FAIL setup: cannot bind /etc/$f"
 done
 
-# run_case NAME FN - FN in a subshell; PASS or FAIL with the first reason.
+# run_case NAME FN - FN as case NAME (tests/lib/report.sh mta_case), counted.
 run_case() {
-    local name=$1 fn=$2 log=$MTA_T/cases/$1.log rc
-    : >"$MTA_T/why"
-    ( set +e; "$fn" ) >"$log" 2>&1
-    rc=$?
-    if [ $rc = 0 ] && ! [ -s "$MTA_T/why" ]; then
-        echo "PASS $name"
-        dr_pass=$((dr_pass + 1))
-    else
-        [ -s "$MTA_T/why" ] || echo "exit status $rc" >"$MTA_T/why"
-        echo "FAIL $name: $(head -1 "$MTA_T/why")"
-        dr_fail=$((dr_fail + 1))
-    fi
+    if mta_case "$1" "$2"; then dr_pass=$((dr_pass + 1)); else dr_fail=$((dr_fail + 1)); fi
 }
 
 fail_case() { echo "FAIL $1: $2"; dr_fail=$((dr_fail + 1)); }

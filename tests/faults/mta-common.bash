@@ -1,7 +1,7 @@
 # tests/faults/mta-common.bash - what the MTA-level fault scripts
 # (tests/faults/mta-*.sh) share: entering private namespaces, a work
 # directory, PASS/FAIL lines, and a private Postfix + smtp-sink +
-# coexist-milter from tests/mta/lib.sh.  Sourced, never run (run.sh runs
+# coexist-milter from tests/mta/lib.sh (and so tests/lib).  Sourced, never run (run.sh runs
 # only *.sh files).
 #
 # A script does:
@@ -25,17 +25,8 @@ ft_failed=0
 ft_pass() { echo "PASS $FT_NAME-$1${2:+: $2}"; ft_passed=$((ft_passed + 1)); }
 ft_fail() { echo "FAIL $FT_NAME-$1: $2"; ft_failed=$((ft_failed + 1)); }
 
-# ft_find_bin - NAME from the current directory or the source tree.
-ft_find_bin() {
-    local f
-    for f in "./$1" "$FT_DIR/../../$1"; do
-        [ -x "$f" ] && { readlink -f "$f"; return 0; }
-    done
-    echo "$1-not-found"
-}
-
-# ft_enter SCRIPT ARGS... - outside: check, then re-execute SCRIPT in private
-# network, mount and UTS namespaces (only loopback there).  Inside: return.
+# ft_enter SCRIPT ARGS... - outside: check, then re-execute SCRIPT in the
+# private namespaces of tests/lib/ns.sh (only loopback there).  Inside: return.
 ft_enter() {
     local script
     script=$(readlink -f "$1")
@@ -45,11 +36,10 @@ ft_enter() {
         echo "FAIL $FT_NAME: must run as root (a private Postfix)"
         exit 1
     fi
-    COEXISTCTL=$(readlink -f "${COEXISTCTL:-$(ft_find_bin coexistctl)}")
-    COEXIST_MILTER=$(readlink -f "${COEXIST_MILTER:-$(ft_find_bin coexist-milter)}")
+    COEXISTCTL=$(readlink -f "${COEXISTCTL:-$(mta_find_bin coexistctl)}")
+    COEXIST_MILTER=$(readlink -f "${COEXIST_MILTER:-$(mta_find_bin coexist-milter)}")
     export COEXISTCTL COEXIST_MILTER COEXIST_FT_INNS=1
-    exec unshare --net --mount --uts --fork \
-        bash -c 'ip link set lo up && exec bash "$0" "$@"' "$script" "$@"
+    ns_exec "$script" "$@"
     echo "FAIL $FT_NAME: cannot enter private namespaces (unshare)"
     exit 1
 }

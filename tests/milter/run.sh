@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # tests/milter/run.sh - the protocol tier: miltertest (Lua) against the real
 # coexist-milter daemon, with syslog captured.
 #
@@ -8,9 +8,9 @@
 #   COEXIST_MT_KEEP=1 keeps the temp dir (it is also kept on failure).
 #   Needs root (unshare), python3, miltertest, util-linux.
 #
-# What it does: re-executes itself in `unshare --mount --net --fork` (private
-# mount namespace, loopback-only network), mounts a private tmpfs /dev there
-# and owns /dev/log with syslog_collector.py (notes/mta-harness.md,
+# What it does: re-executes itself in private mount and network namespaces
+# (loopback only), mounts a private tmpfs /dev there and owns /dev/log with
+# syslog_collector.py (tests/lib/ns.sh and dev.sh; notes/mta-harness.md,
 # "Capturing syslog in tests"), builds the stores with coexistctl, writes one
 # config per script, and runs every t-*.lua with `miltertest -s`. Each script
 # starts the daemon itself (mt.startfilter) and talks to it through
@@ -24,6 +24,12 @@
 
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/lib/report.sh
+. "$HERE/../lib/report.sh"
+# shellcheck source=tests/lib/ns.sh
+. "$HERE/../lib/ns.sh"
+# shellcheck source=tests/lib/dev.sh
+. "$HERE/../lib/dev.sh"
 # COEXIST_MT_VALGRIND=1 runs the daemon under valgrind (memcheck) and fails
 # every script whose daemon leaked (definitely/indirectly lost) or made a
 # memory error; the summary line is then "milter-valgrind: ...".
@@ -61,10 +67,10 @@ if [ -z "${COEXIST_MT_INNER:-}" ]; then
         command -v "$tool" >/dev/null 2>&1 || outer_fail "harness" "$tool not found"
     done
     WORK=$(mktemp -d /tmp/coexist-mt.XXXXXX) || outer_fail "harness" "mktemp failed"
-    COEXIST_MT_INNER=$(readlink /proc/self/ns/mnt)
+    COEXIST_MT_INNER=1
     COEXIST_MT_WORK=$WORK
     export COEXIST_MT_INNER COEXIST_MT_WORK COEXISTCTL COEXIST_MILTER
-    unshare --mount --net --fork sh "$HERE/run.sh"
+    ns_run "$HERE/run.sh"
     rc=$?
     if [ ! -f "$WORK/summary" ]; then
         echo "FAIL harness: the namespace run did not finish (unshare exit $rc); files in $WORK"
@@ -108,14 +114,6 @@ finish() {
 }
 trap cleanup EXIT
 
-# Never touch /dev outside a private mount namespace.
-if [ "$(readlink /proc/self/ns/mnt)" = "$COEXIST_MT_INNER" ]; then
-    bad "harness" "not in a private mount namespace (run tests/milter/run.sh, not with COEXIST_MT_INNER set)"
-    finish
-fi
-
-ip link set lo up 2>/dev/null || true
-
 for bin in "$COEXISTCTL" "$COEXIST_MILTER"; do
     if [ ! -x "$bin" ]; then
         bad "harness" "$bin not found or not executable (build first, or set COEXISTCTL / COEXIST_MILTER)"
@@ -150,57 +148,20 @@ check_valgrind() {
     fi
 }
 
-# ---- private /dev with /dev/log owned by the collector
-setup_dev() {
-    mkdir -p "$WORK/olddev" || return 1
-    mount --rbind /dev "$WORK/olddev" || return 1
-    mount -t tmpfs -o mode=0755,size=4m coexist-mt-dev /dev || return 1
-    for n in null zero random urandom full tty; do
-        [ -e "$WORK/olddev/$n" ] || continue
-        : > "/dev/$n" && mount --bind "$WORK/olddev/$n" "/dev/$n" || return 1
-    done
-    for d in pts shm; do
-        mkdir "/dev/$d" && mount --bind "$WORK/olddev/$d" "/dev/$d" || return 1
-    done
-    chmod 1777 /dev/shm
-    ln -s /proc/self/fd /dev/fd
-    ln -s /proc/self/fd/0 /dev/stdin
-    ln -s /proc/self/fd/1 /dev/stdout
-    ln -s /proc/self/fd/2 /dev/stderr
-    [ -e /dev/pts/ptmx ] && ln -s pts/ptmx /dev/ptmx
-    return 0
-}
-
-wait_file() { # PATH TENTHS
-    i=0
-    while [ ! -e "$1" ]; do
-        i=$((i + 1))
-        [ "$i" -gt "$2" ] && return 1
-        sleep 0.1
-    done
-    return 0
-}
-
-if ! setup_dev; then
-    bad "harness: private /dev" "mount failed"
+# ---- private /dev with /dev/log owned by the collector (tests/lib/dev.sh)
+if ! dev_private "$WORK/olddev"; then
+    bad "harness: private /dev" "$DEV_WHY"
     finish
 fi
-python3 "$HERE/syslog_collector.py" /dev/log "$SYSLOG" 2>"$WORK/collector.err" &
-PIDS="$PIDS $!"
-if ! wait_file "$SYSLOG.ready" 50; then
-    bad "harness: syslog collector" "did not start: $(cat "$WORK/collector.err")"
+if ! dev_log_collect "$SYSLOG"; then
+    bad "harness: syslog collector" "$DEV_WHY"
     finish
 fi
-
-# harness self-test: logger(1) -> /dev/log -> collector
-token="selftest-$$-$(date +%s)"
-logger -p mail.info -t coexist-mt-selftest "$token" 2>"$WORK/logger.err"
-i=0
-while ! grep -q "$token" "$SYSLOG" 2>/dev/null && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
-if grep -q "<22>.*coexist-mt-selftest.*$token" "$SYSLOG"; then
+PIDS="$PIDS $DEV_LOG_PID"
+if dev_log_selfcheck "$SYSLOG"; then
     ok "harness: /dev/log collector receives logger(1) lines as mail.info"
 else
-    bad "harness: /dev/log collector" "logger line not captured: $(cat "$WORK/logger.err") $(tail -n 2 "$SYSLOG")"
+    bad "harness: /dev/log collector" "$DEV_WHY"
 fi
 
 # ---- stores
@@ -352,7 +313,7 @@ run_script() { # PATH
     python3 "$HERE/milter_proxy.py" "$psock" "$WORK/$name.sock" "$eomrec" 2>"$WORK/$name-proxy.err" &
     ppid=$!
     PIDS="$PIDS $ppid"
-    if ! wait_file "$psock.ready" 50; then
+    if ! dev_wait_ready "$psock" 5; then
         bad "$base" "recording proxy did not start: $(cat "$WORK/$name-proxy.err")"
         return
     fi

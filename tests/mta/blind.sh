@@ -69,18 +69,8 @@ send_some() {
     shift
     mta_message "$id" >"$MTA_T/$id.eml"
     mta_step "smtplib -p $PF_PORT $* ($id), refusals allowed"
-    "$MTA_PYTHON" - "$PF_PORT" "$MTA_SENDER" "$MTA_T/$id.eml" "$MTA_T/$id.refused" "$@" \
-        >"$MTA_T/$id.smtp" 2>&1 <<'PYEOF' || { mta_why "SMTP submission failed: $(mta_tail 2 "$MTA_T/$id.smtp")"; return 1; }
-import smtplib, sys
-port, sender, path, refused_path, rcpts = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
-with open(path, "rb") as f:
-    msg = f.read().replace(b"\n", b"\r\n")
-with smtplib.SMTP("127.0.0.1", int(port), local_hostname="client.example", timeout=30) as s:
-    refused = s.sendmail(sender, rcpts, msg)
-with open(refused_path, "w") as f:
-    for addr, (code, _) in refused.items():
-        f.write("%s %d\n" % (addr, code))
-PYEOF
+    submit_py "$PF_PORT" "$id" --refused "$MTA_T/$id.refused" -- "$@" ||
+        mta_why "SMTP submission failed: $(mta_tail 2 "$MTA_T/$id.smtp")"
 }
 
 # with_order ORDER - smtpd_milters with othermilter "first" or "last".

@@ -1,167 +1,35 @@
-# tests/mta/lib.sh - a private Postfix, an unpacked Sendmail, smtp-sink and
-# coexist-milter on loopback, for the MTA tier (sourced by tests/mta/run.sh).
+# tests/mta/lib.sh - the MTA tier's harness: a private Postfix, an unpacked
+# Sendmail, smtp-sink and coexist-milter on loopback (sourced by
+# tests/mta/run.sh, and by the tiers built on the same setup: doctor,
+# faults, cluster-mta and packaging/demo.sh).
 #
-# Everything lives under one work directory, $MTA_T, and is meant to run
-# inside a private network and mount namespace (run.sh arranges that), so the
-# fixed ports below cannot collide with anything.  Process ids are kept in
-# files, not shell variables, because test cases run in subshells and may
-# stop and start the milter.
+# The MTA-independent parts are tests/lib (namespaces, /dev/log, Postfix,
+# Sendmail, smtp-sink, reporting), shared with the other tiers; what stays
+# here is this tier's own: its milter, its messages and its assertions.
+# Everything lives under one work directory, $MTA_T, inside the namespaces
+# of tests/lib/ns.sh, so the fixed ports cannot collide with anything.
 #
-# Conventions: functions return 0 on success; on failure they call mta_why
-# with the reason and return 1, so a case can end with "|| return 1" and the
-# runner prints the first reason.  Nothing here ever skips: a component that
-# cannot start is a failure.
+# Conventions (tests/lib/report.sh): functions return 0 on success; on
+# failure they call mta_why with the reason and return 1, so a case can end
+# with "|| return 1" and the runner prints the first reason.  Nothing here
+# ever skips: a component that cannot start is a failure.
 
-PF_PORT=${PF_PORT:-10025}       # Postfix smtpd
-SINK_PORT=${SINK_PORT:-10026}   # smtp-sink, where both MTAs deliver
-SM_PORT=${SM_PORT:-10027}       # Sendmail daemon
-UTF8_SINK_PORT=${UTF8_SINK_PORT:-10028} # utf8sink.py, for SMTPUTF8 mail
 MTA_TIMEOUT=${MTA_TIMEOUT:-20}  # seconds a message may take to arrive
 MTA_SENDER=sender@client.example
-MTA_CACHE=${MTA_CACHE:-/var/cache/coexist-milter-tests}
 MTA_LIBDIR=${MTA_LIBDIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)}
-# The system python starts in 0.2 s; a pyenv shim in front of it takes 1 s+.
-if [ -z "${MTA_PYTHON:-}" ]; then
-    if [ -x /usr/bin/python3 ]; then MTA_PYTHON=/usr/bin/python3; else MTA_PYTHON=python3; fi
-fi
-
-# ---- reporting --------------------------------------------------------------
-
-# mta_why - record why the current step failed (the first reason wins).
-mta_why() {
-    [ -s "$MTA_T/why" ] || printf '%s\n' "$*" >"$MTA_T/why"
-    printf 'why: %s\n' "$*" >&2
-    return 1
-}
-
-# mta_step - log a step of the current case, with the time, to its log.
-mta_step() { printf '+ %s %s\n' "$(date +%T.%3N)" "$*" >&2; }
-
-# mta_tail - the last N lines of FILE on one line, for failure messages.
-mta_tail() {
-    [ -f "$2" ] || { echo "(no $2)"; return 0; }
-    tail -n "$1" "$2" | tr '\n' '|' | cut -c1-600
-}
-
-# mta_poll - run COMMAND... every 0.1 s until it succeeds or SECONDS pass.
-mta_poll() {
-    local secs=$1 deadline
-    shift
-    deadline=$(( $(date +%s%N) / 1000000 + secs * 1000 ))
-    while :; do
-        "$@" && return 0
-        [ $(( $(date +%s%N) / 1000000 )) -lt "$deadline" ] || return 1
-        sleep 0.1
-    done
-}
-
-# mta_listening - true when something listens on 127.0.0.1:PORT.
-mta_listening() {
-    [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
-}
-
-# mta_kill_pidfile - stop the process in PIDFILE (TERM, then KILL after SECS).
-mta_kill_pidfile() {
-    local pidfile=$1 secs=${2:-10} pid
-    [ -f "$pidfile" ] || return 0
-    pid=$(cat "$pidfile")
-    rm -f "$pidfile"
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null
-    if ! mta_poll "$secs" eval "! kill -0 $pid 2>/dev/null"; then
-        kill -KILL "$pid" 2>/dev/null
-        mta_poll 2 eval "! kill -0 $pid 2>/dev/null"
-    fi
-    { wait "$pid"; } 2>/dev/null
-    return 0
-}
-
-# mta_new_id - a unique X-Test-Id value for one message of case NAME.
-mta_new_id() {
-    printf '%s-%s-%s%s\n' "$1" "$$" "$RANDOM" "$RANDOM"
-}
-
-# ---- entering the namespaces (the MTA tier and the doctor tier) ----------------
-
-# mta_find_bin NAME - NAME from the current directory (a build directory) or
-# the source tree, as an absolute path ("NAME-not-found" if neither has it).
-mta_find_bin() {
-    local f
-    for f in "./$1" "$MTA_LIBDIR/../../$1"; do
-        [ -x "$f" ] && { (cd "$(dirname "$f")" && echo "$(pwd)/$1"); return 0; }
-    done
-    echo "$1-not-found"
-}
-
-# mta_reexec TIER INNS_VAR SCRIPT - run from outside the namespaces: as root,
-# find the binaries (COEXISTCTL, COEXIST_MILTER), fetch the Sendmail debs
-# (the namespace has no network), and exec SCRIPT again in private network,
-# mount and UTS namespaces (loopback only) with INNS_VAR=1. The caller
-# exports whatever else SCRIPT needs. Prints TIER's failure summary and
-# exits 1 when it cannot.
-mta_reexec() {
-    local tier=$1 inns=$2 script=$3
-    if [ "$(id -u)" != 0 ]; then
-        echo "FAIL setup: the $tier tier must run as root (a private Postfix)"
-        echo "$tier: 0 passed, 1 failed"
-        exit 1
-    fi
-    COEXISTCTL=${COEXISTCTL:-$(mta_find_bin coexistctl)}
-    COEXIST_MILTER=${COEXIST_MILTER:-$(mta_find_bin coexist-milter)}
-    case $COEXISTCTL in /*) ;; *) COEXISTCTL=$(pwd)/$COEXISTCTL ;; esac
-    case $COEXIST_MILTER in /*) ;; *) COEXIST_MILTER=$(pwd)/$COEXIST_MILTER ;; esac
-    sm_fetch >/dev/null 2>&1 || true
-    export COEXISTCTL COEXIST_MILTER "$inns=1"
-    exec unshare --net --mount --uts --fork \
-        bash -c 'ip link set lo up && exec bash "$0"' "$script"
-    echo "FAIL setup: cannot enter private namespaces (unshare)"
-    echo "$tier: 0 passed, 1 failed"
-    exit 1
-}
-
-# ---- smtp-sink ----------------------------------------------------------------
-
-# sink_start - run smtp-sink on SINK_PORT, one capture file per transaction.
-sink_start() {
-    SINK_DIR=$MTA_T/sink
-    mkdir -p "$SINK_DIR" && chown nobody: "$SINK_DIR" || return 1
-    smtp-sink -u nobody -d "$SINK_DIR/%Y%m%d%H%M%S." "127.0.0.1:$SINK_PORT" 128 \
-        >"$MTA_T/sink.log" 2>&1 &
-    echo $! >"$MTA_T/sink.pid"
-    mta_poll 30 mta_listening "$SINK_PORT" ||
-        mta_why "smtp-sink does not listen on $SINK_PORT: $(mta_tail 3 "$MTA_T/sink.log")"
-}
-
-sink_stop() { mta_kill_pidfile "$MTA_T/sink.pid" 3; }
-
-# utf8sink_start - the SMTPUTF8 sink on UTF8_SINK_PORT, writing into the
-# same directory as smtp-sink (sinkq.py reads both).
-utf8sink_start() {
-    mkdir -p "$MTA_T/sink" || return 1
-    "$MTA_PYTHON" "$MTA_LIBDIR/utf8sink.py" "$UTF8_SINK_PORT" "$MTA_T/sink" \
-        "$MTA_T/utf8sink.pid" >"$MTA_T/utf8sink.log" 2>&1 &
-    mta_poll 30 mta_listening "$UTF8_SINK_PORT" ||
-        mta_why "utf8sink.py does not listen on $UTF8_SINK_PORT: $(mta_tail 3 "$MTA_T/utf8sink.log")"
-}
-
-utf8sink_stop() { mta_kill_pidfile "$MTA_T/utf8sink.pid" 3; }
-
-# sink_files - capture files of message ID (a cheap grep first: this is polled).
-sink_files() {
-    grep -rqF -- "X-Test-Id: $1" "$MTA_T/sink" 2>/dev/null || return 0
-    "$MTA_PYTHON" "$MTA_LIBDIR/sinkq.py" files "$MTA_T/sink" "$1"
-}
-
-# sink_rcpts - "ADDR<TAB>NOTIFY<TAB>ORCPT" per envelope recipient of message
-# ID; read once, after delivery is complete (cached in $MTA_T/ID.rcpts).
-sink_rcpts() {
-    [ -f "$MTA_T/$1.rcpts" ] ||
-        "$MTA_PYTHON" "$MTA_LIBDIR/sinkq.py" rcpts "$MTA_T/sink" "$1" >"$MTA_T/$1.rcpts"
-    cat "$MTA_T/$1.rcpts"
-}
-
-# sink_header - values of header NAME in message ID as delivered.
-sink_header() { "$MTA_PYTHON" "$MTA_LIBDIR/sinkq.py" header "$MTA_T/sink" "$1" "$2"; }
+TESTLIB=$(cd "$MTA_LIBDIR/../lib" && pwd)
+# shellcheck source=tests/lib/report.sh
+. "$TESTLIB/report.sh"
+# shellcheck source=tests/lib/ns.sh
+. "$TESTLIB/ns.sh"
+# shellcheck source=tests/lib/dev.sh
+. "$TESTLIB/dev.sh"
+# shellcheck source=tests/lib/sink.sh
+. "$TESTLIB/sink.sh"
+# shellcheck source=tests/lib/postfix.sh
+. "$TESTLIB/postfix.sh"
+# shellcheck source=tests/lib/sendmail.sh
+. "$TESTLIB/sendmail.sh"
 
 # ---- assertions on what arrived ---------------------------------------------
 
@@ -317,117 +185,7 @@ milter_running() {
     [ -f "$MTA_T/milter.pid" ] && kill -0 "$(cat "$MTA_T/milter.pid")" 2>/dev/null
 }
 
-# ---- Postfix ----------------------------------------------------------------------
-
-# pf_setup - a private Postfix instance under $MTA_T/postfix: own config,
-# queue and data directories, no chroot, smtpd on 127.0.0.1:PF_PORT, all mail
-# relayed to smtp-sink, the milter on both the smtpd and the non-smtpd path.
-pf_setup() {
-    PF_DIR=$MTA_T/postfix
-    PF_ETC=$PF_DIR/etc
-    PF_LOG=$PF_DIR/maillog
-    mkdir -p "$PF_ETC" "$PF_DIR/queue" && chmod 755 "$PF_DIR" || return 1
-    cat >"$PF_ETC/main.cf" <<EOF
-# generated by tests/mta/lib.sh
-compatibility_level = 3.6
-queue_directory = $PF_DIR/queue
-data_directory = $PF_DIR/data
-meta_directory = /etc/postfix
-mail_owner = postfix
-setgid_group = postdrop
-myhostname = pf.test
-mydomain = test
-myorigin = \$myhostname
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-# mx.local is local: Postfix resolves user%domain@mx.local, bang paths and
-# "user@domain"@mx.local there (issue 10's address forms)
-mydestination = mx.local
-relay_domains =
-local_recipient_maps =
-alias_maps =
-alias_database =
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject
-default_transport = smtp:[127.0.0.1]:$SINK_PORT
-relay_transport = smtp:[127.0.0.1]:$SINK_PORT
-smtputf8_enable = yes
-# smtp-sink cannot take SMTPUTF8 mail: these domains go to utf8sink.py
-transport_maps = texthash:$PF_ETC/transport
-smtp_dns_support_level = disabled
-smtpd_milters = unix:$MILTER_SOCK
-non_smtpd_milters = unix:$MILTER_SOCK
-milter_default_action = tempfail
-maillog_file = $PF_LOG
-maillog_file_prefixes = $PF_DIR
-queue_run_delay = 5s
-minimal_backoff_time = 5s
-maximal_backoff_time = 10s
-biff = no
-EOF
-    cat >"$PF_ETC/master.cf" <<EOF
-# generated by tests/mta/lib.sh: every service unchrooted
-127.0.0.1:$PF_PORT inet n -    n -    -  smtpd
-pickup     unix  n -       n 60   1  pickup
-cleanup    unix  n -       n -    0  cleanup
-qmgr       unix  n -       n 300  1  qmgr
-rewrite    unix  - -       n -    -  trivial-rewrite
-bounce     unix  - -       n -    0  bounce
-defer      unix  - -       n -    0  bounce
-trace      unix  - -       n -    0  bounce
-verify     unix  - -       n -    1  verify
-flush      unix  n -       n 1000? 0 flush
-proxymap   unix  - -       n -    -  proxymap
-proxywrite unix  - -       n -    1  proxymap
-smtp       unix  - -       n -    -  smtp
-relay      unix  - -       n -    -  smtp
-showq      unix  n -       n -    -  showq
-error      unix  - -       n -    -  error
-retry      unix  - -       n -    -  error
-discard    unix  - -       n -    -  discard
-anvil      unix  - -       n -    1  anvil
-scache     unix  - -       n -    1  scache
-postlog    unix-dgram n -  n -    1  postlogd
-EOF
-    printf '%s smtp:[127.0.0.1]:%s\n' dom.example "$UTF8_SINK_PORT" \
-        legacy8.example "$UTF8_SINK_PORT" >"$PF_ETC/transport"
-    postfix -c "$PF_ETC" check >"$PF_DIR/check.log" 2>&1 ||
-        mta_why "postfix check failed: $(mta_tail 3 "$PF_DIR/check.log")"
-}
-
-# pf_start - start the instance; its smtpd must listen.
-pf_start() {
-    postfix -c "$PF_ETC" start >"$PF_DIR/start.log" 2>&1 ||
-        { mta_why "postfix start failed: $(mta_tail 3 "$PF_DIR/start.log") $(mta_tail 3 "$PF_LOG")"; return 1; }
-    mta_poll 60 mta_listening "$PF_PORT" ||
-        mta_why "postfix smtpd does not listen on $PF_PORT: $(mta_tail 3 "$PF_LOG")"
-}
-
-# pf_stop - stop the instance (synchronous).
-pf_stop() {
-    [ -n "${PF_ETC:-}" ] && [ -f "$PF_ETC/main.cf" ] || return 0
-    postfix -c "$PF_ETC" status >/dev/null 2>&1 || return 0
-    postfix -c "$PF_ETC" stop >>"$PF_DIR/start.log" 2>&1
-}
-
-# pf_queue - the instance's queue as postqueue -j prints it (one JSON per message).
-pf_queue() { postqueue -c "$PF_ETC" -j 2>/dev/null; }
-
-# pf_queue_empty - true when no message is queued (maildrop included).
-pf_queue_empty() { [ -z "$(pf_queue)" ]; }
-
-# pf_log_since - true when a line after line N of the maillog matches the
-# extended regular expression RE.
-pf_log_since() { tail -n +$(($1 + 1)) "$PF_LOG" 2>/dev/null | grep -qE -- "$2"; }
-
-# pf_delivered - message ID reached the sink and nothing is left in the queue.
-pf_delivered() { [ -n "$(sink_files "$1")" ] && pf_queue_empty; }
-
-# pf_wait - wait until message ID is delivered; timing out fails the case.
-pf_wait() {
-    mta_poll "${2:-$MTA_TIMEOUT}" pf_delivered "$1" && { mta_step "delivered $1"; return 0; }
-    mta_why "message $1 not delivered within ${2:-$MTA_TIMEOUT}s (sink files: $(sink_files "$1" | wc -l), queue: $(pf_queue | cut -c1-300)) log: $(mta_tail 4 "$PF_LOG")"
-}
+# ---- messages and submission ---------------------------------------------------
 
 # mta_message - a test message with header X-Test-Id: ID on stdout, plus
 # the header line EXTRA if given.
@@ -456,6 +214,17 @@ send_smtp() {
     fi
 }
 
+# submit_py PORT ID SUBMIT_OPTION... -- RCPT... - message file ID.eml
+# through tests/lib/submit.py; the transcript in ID.smtp.
+submit_py() {
+    local port=$1 id=$2 opts=()
+    shift 2
+    while [ "$1" != -- ]; do opts+=("$1"); shift; done
+    shift
+    "$MTA_PYTHON" "$TESTLIB/submit.py" "${opts[@]}" -- "$port" "$MTA_SENDER" "$MTA_T/$id.eml" "$@" \
+        >"$MTA_T/$id.smtp" 2>&1
+}
+
 # send_smtp_dsn - like send_smtp but with ESMTP RCPT parameters PARAMS
 # (e.g. "NOTIFY=SUCCESS,FAILURE") on every recipient (swaks cannot).
 send_smtp_dsn() {
@@ -463,19 +232,8 @@ send_smtp_dsn() {
     shift 3
     mta_message "$id" "${MTA_EXTRA_HEADER:-}" >"$MTA_T/$id.eml"
     mta_step "smtplib -p $port rcpt_options=$params $* ($id)"
-    "$MTA_PYTHON" - "$port" "$MTA_SENDER" "$params" "$MTA_T/$id.eml" "$@" \
-        >"$MTA_T/$id.smtp" 2>&1 <<'EOF' || { mta_why "SMTP submission with $params refused: $(mta_tail 2 "$MTA_T/$id.smtp")"; return 1; }
-import smtplib, sys
-port, sender, params, path, rcpts = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
-with open(path, "rb") as f:
-    msg = f.read().replace(b"\n", b"\r\n")
-with smtplib.SMTP("127.0.0.1", int(port), local_hostname="client.example", timeout=30) as s:
-    s.set_debuglevel(1)
-    refused = s.sendmail(sender, rcpts, msg, rcpt_options=params.split())
-    if refused:
-        print("refused:", refused)
-        sys.exit(1)
-EOF
+    submit_py "$port" "$id" --rcpt-options "$params" -- "$@" ||
+        mta_why "SMTP submission with $params refused: $(mta_tail 2 "$MTA_T/$id.smtp")"
 }
 
 # send_raw_rcpts - message ID over SMTP at PORT with each RCPT... sent
@@ -486,29 +244,8 @@ send_raw_rcpts() {
     shift 2
     mta_message "$id" "${MTA_EXTRA_HEADER:-}" >"$MTA_T/$id.eml"
     mta_step "smtplib -p $port raw RCPT $* ($id)"
-    "$MTA_PYTHON" - "$port" "$MTA_SENDER" "$MTA_T/$id.eml" "$@" \
-        >"$MTA_T/$id.smtp" 2>&1 <<'EOF' || { mta_why "SMTP submission refused: $(mta_tail 2 "$MTA_T/$id.smtp")"; return 1; }
-import smtplib, sys
-port, sender, path, rcpts = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-with open(path, "rb") as f:
-    msg = f.read().replace(b"\n", b"\r\n")
-utf8 = any(not r.isascii() for r in rcpts)
-with smtplib.SMTP("127.0.0.1", int(port), local_hostname="client.example", timeout=30) as s:
-    s.set_debuglevel(1)
-    s.ehlo()
-    if utf8:
-        s.command_encoding = "utf-8"
-    code, text = s.mail(sender, ["SMTPUTF8"] if utf8 else [])
-    if code != 250:
-        sys.exit("MAIL: %d %s" % (code, text))
-    for r in rcpts:
-        code, text = s.docmd("RCPT TO:" + r)
-        if code not in (250, 251):
-            sys.exit("RCPT %s: %d %s" % (r, code, text))
-    code, text = s.data(msg)
-    if code != 250:
-        sys.exit("DATA: %d %s" % (code, text))
-EOF
+    submit_py "$port" "$id" --raw -- "$@" ||
+        mta_why "SMTP submission refused: $(mta_tail 2 "$MTA_T/$id.smtp")"
 }
 
 # expect_smtp_tempfail - submission of ID to RCPT... at PORT gets a 4xx
@@ -548,163 +285,18 @@ pf_send_local() {
         mta_why "sendmail(1) failed: $(mta_tail 2 "$MTA_T/$id.local")"
 }
 
-# ---- Sendmail (unpacked, never installed) --------------------------------------
-
-# sm_deb - the newest cached .deb of package NAME (empty if none).
-sm_deb() {
-    ls "$MTA_CACHE/$1"_*.deb 2>/dev/null | sort -V | tail -n 1
-}
-
-# sm_unpack - sendmail-bin and sendmail-cf from the .deb cache (filled by
-# sm_fetch) unpacked under $MTA_T/sendmail/root.  Nothing is installed.
-sm_unpack() {
-    local deb pkg
-    SM_DIR=$MTA_T/sendmail
-    SM_ROOT=$SM_DIR/root
-    mkdir -p "$SM_ROOT" || return 1
-    for pkg in sendmail-bin sendmail-cf; do
-        deb=$(sm_deb "$pkg")
-        if [ -z "$deb" ]; then
-            # apt-get download runs in the caller's network namespace; run.sh
-            # calls sm_fetch before it enters its own (which has no network).
-            mta_why "no $pkg .deb in $MTA_CACHE (apt-get download failed: $(mta_tail 2 "$MTA_CACHE/fetch.log"))"
-            return 1
-        fi
-        dpkg -x "$deb" "$SM_ROOT" || { mta_why "dpkg -x $deb failed"; return 1; }
-    done
-    SM_BIN=$SM_ROOT/usr/libexec/sendmail/sendmail
-    SM_CFDIR=$SM_ROOT/usr/share/sendmail/cf
-    [ -x "$SM_BIN" ] && [ -f "$SM_CFDIR/m4/cf.m4" ] ||
-        mta_why "unpacked sendmail lacks $SM_BIN or $SM_CFDIR/m4/cf.m4"
-}
-
-# sm_fetch - make sure the sendmail-bin and sendmail-cf .debs are in
-# $MTA_CACHE (needs the network; a no-op once they are).  Downloads into a
-# temporary directory first, so an interrupted download never looks cached.
-# Its output goes to $MTA_CACHE/fetch.log.
-sm_fetch() {
-    local tmp rc
-    local pkg deb
-    mkdir -p "$MTA_CACHE" || return 1
-    for pkg in sendmail-bin sendmail-cf; do   # a damaged .deb is fetched again
-        deb=$(sm_deb $pkg)
-        [ -z "$deb" ] || dpkg-deb --info "$deb" >/dev/null 2>&1 || rm -f "$deb"
-    done
-    [ -n "$(sm_deb sendmail-bin)" ] && [ -n "$(sm_deb sendmail-cf)" ] && return 0
-    tmp=$(mktemp -d "$MTA_CACHE/download.XXXXXX") || return 1
-    # apt drops privileges to _apt for downloads when it can write there
-    chmod 755 "$tmp"; chown _apt "$tmp" 2>/dev/null
-    (
-        cd "$tmp" || exit 1
-        get() { apt-get -q -o DPkg::Lock::Timeout=300 download sendmail-bin sendmail-cf; }
-        get || { apt-get -q -o DPkg::Lock::Timeout=300 update && get; }
-    ) >"$MTA_CACHE/fetch.log" 2>&1
-    rc=$?
-    [ $rc = 0 ] && mv "$tmp"/*.deb "$MTA_CACHE"/
-    rm -rf "$tmp"
-    return $rc
-}
-
-# sm_setup - a sendmail.cf for a daemon on 127.0.0.1:SM_PORT that relays
-# everything to smtp-sink and runs coexist-milter with F=T (tempfail when
-# the milter is down).
-sm_setup() {
-    sm_unpack || return 1
-    mkdir -p "$SM_DIR/queue" && chmod 700 "$SM_DIR/queue" || return 1
-    printf 'hosts\tfiles\naliases\tfiles\n' >"$SM_DIR/service.switch"
-    : >"$SM_DIR/helpfile"
-    : >"$SM_DIR/statistics"
-    cat >"$SM_DIR/test.mc" <<EOF
-divert(-1)
-# generated by tests/mta/lib.sh
-divert(0)dnl
-define(\`confDOMAIN_NAME', \`sm.test')dnl
-define(\`QUEUE_DIR', \`$SM_DIR/queue')dnl
-define(\`confPID_FILE', \`$SM_DIR/sendmail.pid')dnl
-define(\`STATUS_FILE', \`$SM_DIR/statistics')dnl
-define(\`HELP_FILE', \`$SM_DIR/helpfile')dnl
-define(\`confSERVICE_SWITCH_FILE', \`$SM_DIR/service.switch')dnl
-undefine(\`ALIAS_FILE')dnl
-define(\`confDONT_BLAME_SENDMAIL', \`TrustStickyBit')dnl
-define(\`confDONT_PROBE_INTERFACES', \`True')dnl
-define(\`SMART_HOST', \`relay:[127.0.0.1]')dnl
-define(\`RELAY_MAILER_ARGS', \`TCP \$h $SINK_PORT')dnl
-define(\`confTO_CONNECT', \`10s')dnl
-define(\`confTO_ICONNECT', \`10s')dnl
-DAEMON_OPTIONS(\`Port=$SM_PORT, Addr=127.0.0.1, Name=MTA')dnl
-FEATURE(\`no_default_msa')dnl
-FEATURE(\`nocanonify')dnl
-FEATURE(\`promiscuous_relay')dnl
-FEATURE(\`accept_unresolvable_domains')dnl
-LOCAL_DOMAIN(\`mx.local')dnl
-INPUT_MAIL_FILTER(\`coexist', \`S=unix:$MILTER_SOCK, F=T, T=C:5s;S:10s;R:10s;E:30s')dnl
-MAILER(\`smtp')dnl
-EOF
-    m4 -D_CF_DIR_="$SM_CFDIR/" "$SM_CFDIR/m4/cf.m4" "$SM_DIR/test.mc" \
-        >"$SM_DIR/sendmail.cf" 2>"$SM_DIR/m4.log" ||
-        mta_why "m4 failed to build sendmail.cf: $(mta_tail 3 "$SM_DIR/m4.log")"
-}
-
-# sm_start - run the Sendmail daemon (-bD: in the foreground of a
-# background job), queue runs every 5 s, SMTP traffic logged with -X.
-sm_start() {
-    "$SM_BIN" -C "$SM_DIR/sendmail.cf" -bD -q5s -X "$SM_DIR/traffic.log" \
-        >>"$SM_DIR/daemon.log" 2>&1 &
-    echo $! >"$MTA_T/sendmail.pid"
-    mta_poll 60 mta_listening "$SM_PORT" ||
-        mta_why "sendmail does not listen on $SM_PORT: $(mta_tail 3 "$SM_DIR/daemon.log")"
-}
-
-sm_stop() { mta_kill_pidfile "$MTA_T/sendmail.pid" 10; }
-
-# sm_queue_empty - true when Sendmail's queue holds no message.
-sm_queue_empty() { ! compgen -G "$SM_DIR/queue/[qdtx]f*" >/dev/null; }
-
-# sm_delivered - message ID reached the sink and Sendmail's queue is empty.
-sm_delivered() { [ -n "$(sink_files "$1")" ] && sm_queue_empty; }
-
-# sm_wait - wait until message ID is delivered via Sendmail.
-sm_wait() {
-    mta_poll "${2:-$MTA_TIMEOUT}" sm_delivered "$1" && { mta_step "delivered $1"; return 0; }
-    mta_why "message $1 not delivered by sendmail within ${2:-$MTA_TIMEOUT}s (sink files: $(sink_files "$1" | wc -l), queue: $(ls "$SM_DIR/queue" | tr '\n' ' ')) traffic: $(mta_tail 4 "$SM_DIR/traffic.log")"
-}
-
 sm_send_smtp() { send_smtp "$SM_PORT" "$@"; }
 
 # ---- syslog: a private /dev/log (used by packaging/demo.sh) ---------------------
 
-# syslog_start - own /dev/log with tests/milter/syslog_collector.py, which
-# appends each datagram as one line to $MTA_T/syslog.txt.  Only inside a
-# private mount namespace: it mounts a tmpfs on /dev (see the "Capturing
-# syslog in tests" note).  MTA_OUTER_MNTNS must name the caller's original
-# mount namespace (readlink /proc/self/ns/mnt, taken before unshare).
+# syslog_start - own /dev/log (tests/lib/dev.sh): each datagram becomes one
+# line of $MTA_T/syslog.txt.  Only inside the namespaces of ns_run/ns_exec.
 syslog_start() {
-    local n d old=$MTA_T/olddev
     SYSLOG_FILE=$MTA_T/syslog.txt
-    if [ -z "${MTA_OUTER_MNTNS:-}" ] || [ "$(readlink /proc/self/ns/mnt)" = "$MTA_OUTER_MNTNS" ]; then
-        mta_why "syslog_start: not in a private mount namespace; /dev left alone"
-        return 1
-    fi
-    mkdir -p "$old" && mount --rbind /dev "$old" &&
-        mount -t tmpfs -o mode=0755,size=4m coexist-dev /dev ||
-        { mta_why "cannot mount a private /dev"; return 1; }
-    for n in null zero random urandom full tty; do
-        [ -e "$old/$n" ] || continue
-        : >"/dev/$n" && mount --bind "$old/$n" "/dev/$n" || { mta_why "cannot bind /dev/$n"; return 1; }
-    done
-    for d in pts shm; do
-        mkdir "/dev/$d" && mount --bind "$old/$d" "/dev/$d" || { mta_why "cannot bind /dev/$d"; return 1; }
-    done
-    chmod 1777 /dev/shm
-    ln -s /proc/self/fd /dev/fd
-    ln -s /proc/self/fd/0 /dev/stdin
-    ln -s /proc/self/fd/1 /dev/stdout
-    ln -s /proc/self/fd/2 /dev/stderr
-    "$MTA_PYTHON" "$MTA_LIBDIR/../milter/syslog_collector.py" /dev/log "$SYSLOG_FILE" \
-        2>"$MTA_T/syslog.err" &
-    echo $! >"$MTA_T/syslog.pid"
-    mta_poll 30 test -e "$SYSLOG_FILE.ready" ||
-        mta_why "syslog collector did not start: $(mta_tail 3 "$MTA_T/syslog.err")"
+    dev_private "$MTA_T/olddev" || { mta_why "syslog_start: $DEV_WHY"; return 1; }
+    dev_log_collect "$SYSLOG_FILE" 30 || { mta_why "syslog collector $DEV_WHY"; return 1; }
+    echo "$DEV_LOG_PID" >"$MTA_T/syslog.pid"
+    dev_log_selfcheck "$SYSLOG_FILE" || mta_why "syslog collector: $DEV_WHY"
 }
 
 syslog_stop() { mta_kill_pidfile "$MTA_T/syslog.pid" 3; }

@@ -72,21 +72,16 @@ hostname sm.test
 printf '127.0.0.1\tlocalhost sm.test sm pf.test\n' >"$MTA_T/hosts"
 mount --bind "$MTA_T/hosts" /etc/hosts
 
-# run_case - run case function FN as NAME in a subshell; print PASS or FAIL.
+# run_case - run case function FN as NAME (tests/lib/report.sh mta_case),
+# unless --only leaves it out; count it.
 run_case() {
-    local name=$1 fn=$2 log=$MTA_T/cases/$1.log rc
+    local name=$1 fn=$2
     case $name in
     postfix-*|sendmail-*) [ -z "$mta_only" ] || [[ $name =~ $mta_only ]] || return 0 ;;
     esac
-    : >"$MTA_T/why"
-    ( set +e; "$fn" ) >"$log" 2>&1
-    rc=$?
-    if [ $rc = 0 ] && ! [ -s "$MTA_T/why" ]; then
-        echo "PASS $name"
+    if mta_case "$name" "$fn"; then
         mta_pass=$((mta_pass + 1))
     else
-        [ -s "$MTA_T/why" ] || echo "exit status $rc" >"$MTA_T/why"
-        echo "FAIL $name: $(head -1 "$MTA_T/why")"
         mta_fail=$((mta_fail + 1))
         return 1
     fi

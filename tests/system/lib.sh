@@ -18,15 +18,14 @@ SYS_TIMEOUT=${SYS_TIMEOUT:-60}  # seconds a message may take to arrive (a loaded
 # daemon may take seconds to listen on a loaded host.
 SOCK_TIMEOUT=${SOCK_TIMEOUT:-60}
 
-# sys_why - record why the current case failed (the first reason wins).
-sys_why() {
-    [ -s "$W/why" ] || printf '%s\n' "$*" >"$W/why"
-    printf 'why: %s\n' "$*" >&2
-    return 1
-}
-
-# sys_step - log a step with the time (stderr goes to the inside log).
-sys_step() { printf '+ %s %s\n' "$(date +%T.%3N)" "$*" >&2; }
+# sys_why, sys_step - a failure reason and a step, recorded as every tier
+# records them (tests/lib/report.sh, copied beside this file into the
+# container by run.sh): the first reason wins, in $W/why.
+MTA_T=$W
+# shellcheck source=tests/lib/report.sh
+. "$(dirname "${BASH_SOURCE[0]}")/report.sh"
+sys_why() { mta_why "$@"; }
+sys_step() { mta_step "$@"; }
 
 # poll SECS COMMAND... - run COMMAND every 0.2 s until it succeeds or SECS pass.
 poll() {

@@ -128,7 +128,8 @@ grep -q 'coexist-follow' "$R/root/system/deploy-shared.sh" ||
     abort readme-steps "no deploy-shared steps between the markers in README.md"
 cp "$deb" "$R/root/system/coexist-milter.deb"
 cp "$prev" "$R/root/system/previous.deb"
-cp "$SYS_DIR"/lib.sh "$SYS_DIR"/inside.sh "$SYS_DIR"/cases-*.sh "$R/root/system/"
+cp "$SYS_DIR"/lib.sh "$SYS_DIR"/inside.sh "$SYS_DIR"/cases-*.sh "$SYS_DIR"/../lib/report.sh \
+    "$R/root/system/"
 
 # ---- boot --------------------------------------------------------------------
 systemd-nspawn -D "$R" -b --register=no --keep-unit --private-network -M "$MACHINE" \

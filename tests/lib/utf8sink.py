@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""utf8sink.py - an SMTPUTF8 sink for the MTA tier (tests/mta/lib.sh).
+"""utf8sink.py - an SMTPUTF8 sink for tests/lib/sink.sh (the MTA tier's SMTPUTF8 domains).
 
 smtp-sink does not announce SMTPUTF8, so Postfix bounces mail whose
 envelope needs it. This sink does, and writes each transaction as a file

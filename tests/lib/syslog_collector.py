@@ -14,11 +14,10 @@ import socket
 import sys
 
 
-def main():
-    if len(sys.argv) != 3:
-        sys.stderr.write("usage: syslog_collector.py SOCKET_PATH OUTPUT_FILE\n")
-        return 2
-    path, out = sys.argv[1], sys.argv[2]
+def bind_log_socket(path):
+    """The datagram socket at PATH (a /dev/log), writable by every user:
+    the daemon under test may have dropped root. Also the benchmark's drain
+    (tests/bench/benchtool.py logsink) binds its /dev/log with this."""
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -26,6 +25,15 @@ def main():
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(path)
     os.chmod(path, 0o666)
+    return sock
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.stderr.write("usage: syslog_collector.py SOCKET_PATH OUTPUT_FILE\n")
+        return 2
+    path, out = sys.argv[1], sys.argv[2]
+    sock = bind_log_socket(path)
     with open(out, "ab", buffering=0) as f:
         with open(out + ".ready", "w"):
             pass

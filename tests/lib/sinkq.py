@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""sinkq.py - read what smtp-sink captured, for the MTA tier (tests/mta/lib.sh).
+"""sinkq.py - read what smtp-sink captured, for the tiers that use tests/lib/sink.sh.
 
 smtp-sink -d writes one file per mail transaction: its own X-* lines (one
 X-Rcpt-Args line per RCPT command, with the ESMTP parameters as the MTA sent
