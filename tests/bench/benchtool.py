@@ -167,31 +167,58 @@ def report_e2e(rows):
     runs = [r for r in rows if r["kind"] == "E2E"]
     if not runs:
         return
-    cells = {}
-    for r in runs:
-        cells.setdefault(int(r["rcpts"]), {}).setdefault(int(r["round"]), {})[r["config"]] = r
-    out = []
-    for rcpts, rounds in sorted(cells.items()):
-        def col(cfg):
-            return [num(rd[cfg], "msg_s") for rd in rounds.values() if cfg in rd]
+    for load in ("routed", "unrouted"):
+        cells = {}
+        for r in runs:
+            if r.get("load", "routed") == load:
+                cells.setdefault(int(r["rcpts"]), {}).setdefault(int(r["round"]), {})[r["config"]] = r
+        if not cells:
+            continue
+        out = []
+        for rcpts, rounds in sorted(cells.items()):
+            def col(cfg, key="msg_s"):
+                return [num(rd[cfg], key) for rd in rounds.values() if cfg in rd and key in rd[cfg]]
 
-        def ratio(a, b):
-            return med([num(rd[a], "msg_s") / num(rd[b], "msg_s")
-                        for rd in rounds.values() if a in rd and b in rd])
+            def ratio(a, b, key="msg_s"):
+                return med([num(rd[a], key) / num(rd[b], key) for rd in rounds.values()
+                            if a in rd and b in rd and key in rd[a] and num(rd[b], key) > 0])
 
-        some = next(iter(rounds.values()))
-        first = next(iter(some.values()))
-        out.append([users_label(first["users"]), rcpts, first["msgs"], first["sessions"],
-                    "%.0f" % med(col("native")), "%.0f" % med(col("bccmilter")),
-                    "%.0f" % med(col("coexist")),
-                    "**%.2f**" % ratio("coexist", "bccmilter"),
-                    "**%.2f**" % ratio("coexist", "native"),
-                    "%.2f" % ratio("bccmilter", "native"), len(rounds)])
-    print("### Postfix end to end (smtp-source -> Postfix -> smtp-sink)\n")
-    print(table(["users", "rcpts/msg", "msgs/run", "sessions", "native bcc msg/s",
-                 "bcc-milter msg/s", "coexist msg/s", "coexist/bcc-milter",
-                 "coexist/native", "bcc-milter/native", "rounds"], out))
-    print()
+            def cpu(cfg):
+                c = col(cfg, "cpu_us")
+                return "%.0f" % med(c) if c else "-"
+
+            some = next(iter(rounds.values()))
+            first = next(iter(some.values()))
+            row = [users_label(first["users"]), rcpts, first["msgs"], first["sessions"]]
+            if load == "routed":
+                row += ["%.0f" % med(col("native")), "%.0f" % med(col("bccmilter")),
+                        "%.0f" % med(col("coexist")),
+                        "**%.2f**" % ratio("coexist", "bccmilter"),
+                        "**%.2f**" % ratio("coexist", "native"),
+                        "%.2f" % ratio("bccmilter", "native"),
+                        "%s / %s" % (cpu("coexist"), cpu("bccmilter")),
+                        "**%.2f**" % ratio("coexist", "bccmilter", "cpu_us")
+                        if col("coexist", "cpu_us") else "-", len(rounds)]
+            else:
+                row += ["%.0f" % med(col("nullmilter")), "%.0f" % med(col("coexist")),
+                        "**%.2f**" % ratio("coexist", "nullmilter"),
+                        "%s / %s" % (cpu("coexist"), cpu("nullmilter")),
+                        "**%.2f**" % ratio("coexist", "nullmilter", "cpu_us")
+                        if col("coexist", "cpu_us") else "-", len(rounds)]
+            out.append(row)
+        if load == "routed":
+            print("### Postfix end to end (smtp-source -> Postfix -> smtp-sink), every recipient routed\n")
+            print(table(["users", "rcpts/msg", "msgs/run", "sessions", "native bcc msg/s",
+                         "bcc-milter msg/s", "coexist msg/s", "coexist/bcc-milter",
+                         "coexist/native", "bcc-milter/native",
+                         "milter CPU µs/msg coexist / bcc-milter", "CPU coexist/bcc-milter",
+                         "rounds"], out))
+        else:
+            print("### Postfix end to end, no recipient managed (coexist-milter against the null milter)\n")
+            print(table(["users", "rcpts/msg", "msgs/run", "sessions", "null-milter msg/s",
+                         "coexist msg/s", "coexist/null", "milter CPU µs/msg coexist / null",
+                         "CPU coexist/null", "rounds"], out))
+        print()
 
 
 def report_flip(rows):

@@ -42,9 +42,11 @@
 #   - records the milters' RSS and CPU time per message.
 # On the largest store it then flips a user (and a whole wave) with coexistctl
 # while a load runs and compares the latency with a run without flips, and
-# runs Postfix end to end: smtp-source into three private Postfix instances
-# (coexist-milter; the minimal bcc milter; native recipient_bcc_maps, hash),
-# all relaying to one smtp-sink, in alternating order.
+# runs Postfix end to end: smtp-source into four private Postfix instances
+# (coexist-milter; the minimal bcc milter; native recipient_bcc_maps, hash;
+# the null milter), all relaying to one smtp-sink, in alternating order,
+# with routed mail (the first three) and unrouted mail (coexist-milter and
+# the null milter), recording each milter's CPU time per message.
 #
 # Output: "PASS name" / "FAIL name: why" lines, the result tables (Markdown),
 # and last "bench: N passed, N failed". Exit 0 only if nothing failed.
@@ -595,7 +597,9 @@ EOF
 # ---- Postfix end to end ----------------------------------------------------------------------
 SINK_PORT=2599
 unset PF_PORT   # tests/lib/postfix.sh's single instance port; here one per instance
-declare -A PF_PORT=([coexist]=2525 [bccmilter]=2526 [native]=2527)
+declare -A PF_PORT=([coexist]=2525 [bccmilter]=2526 [native]=2527 [nullmilter]=2528)
+# The filter behind each instance, whose CPU time per message is measured.
+declare -A E2E_MILTER=([coexist]=coexist [bccmilter]=bcc [nullmilter]=null)
 
 # e2e_make NAME MAIN_CF_LINES - configure a private Postfix instance
 # (tests/lib/postfix.sh) that delivers nothing itself; e2e_start starts it.
@@ -626,14 +630,21 @@ e2e_count() { tail -n +"$(($2 + 1))" "$WORK/pf-$1/maillog" 2>/dev/null | grep -c
 # e2e_sent NAME FROM_LINE N - at least N deliveries logged after FROM_LINE.
 e2e_sent() { [ "$(e2e_count "$1" "$2" 'status=sent')" -ge "$3" ]; }
 
-# e2e_run NAME RCPTS ROUND - one timed smtp-source run through instance NAME.
+# e2e_run NAME RCPTS ROUND [LOAD] - one timed smtp-source run through
+# instance NAME. LOAD routed (default): recipients are the store's bcc users,
+# each must be delivered and get its copy; unrouted: recipients of a domain
+# the store does not know, delivered with no copy.
 e2e_run() {
-    local name=$1 rcpts=$2 round=$3 log=$WORK/pf-$1/maillog mark t0 t1 secs
-    local want=$((E2E_MSGS * rcpts)) sent bcc
+    local name=$1 rcpts=$2 round=$3 load=${4:-routed} log=$WORK/pf-$1/maillog mark t0 t1 secs
+    local want=$((E2E_MSGS * rcpts)) sent bcc to=u@corp.example wsent wbcc c0=0 c1=0 m
+    wsent=$((2 * want)) wbcc=$want
+    if [ "$load" = unrouted ]; then to=u@other.example wsent=$want wbcc=0; fi
+    m=${E2E_MILTER[$name]:-}
+    [ -z "$m" ] || c0=$(cpu_ticks "${MPID[$m]}")
     mark=$(wc -l <"$log" 2>/dev/null || echo 0)
     t0=$(now_ms)
     if ! smtp-source -s "$E2E_SESSIONS" -m "$E2E_MSGS" -r "$rcpts" -N -l 1024 \
-            -f sender@client.example -t u@corp.example -M client.example \
+            -f sender@client.example -t "$to" -M client.example \
             "127.0.0.1:${PF_PORT[$name]}" >"$WORK/source.log" 2>&1; then
         E2E_WHY="smtp-source failed: $(tail -2 "$WORK/source.log" | tr '\n' ' ') $(tail -2 "$log" | tr '\n' ' ')"
         return 1
@@ -643,17 +654,18 @@ e2e_run() {
         return 1
     fi
     t1=$(now_ms)
+    [ -z "$m" ] || c1=$(cpu_ticks "${MPID[$m]}")
     # The log lines of the last deliveries may trail the queue file's removal.
-    poll 10 e2e_sent "$name" "$mark" $((2 * want))
+    poll 10 e2e_sent "$name" "$mark" "$wsent"
     sent=$(e2e_count "$name" "$mark" 'status=sent')
     bcc=$(e2e_count "$name" "$mark" 'to=<[0-9]+u@pop\.example>.*status=sent')
     secs=$(awk -v ms=$((t1 - t0)) 'BEGIN {printf "%.3f", ms / 1000}')
-    echo "E2E config=$name users=$LARGEST rcpts=$rcpts round=$round msgs=$E2E_MSGS" \
+    echo "E2E load=$load config=$name users=$LARGEST rcpts=$rcpts round=$round msgs=$E2E_MSGS" \
         "sessions=$E2E_SESSIONS secs=$secs msg_s=$(awk -v n="$E2E_MSGS" -v s="$secs" 'BEGIN {printf "%.1f", n / s}')" \
-        "sent=$sent bcc=$bcc" >>"$RESULTS"
-    printf '   %-9s r=%-2s round %s: %s messages in %s s\n' "$name" "$rcpts" "$round" "$E2E_MSGS" "$secs"
-    if [ "$sent" != $((2 * want)) ] || [ "$bcc" != "$want" ]; then
-        E2E_WHY="$sent deliveries ($((2 * want)) wanted), $bcc to the legacy aliases ($want wanted): $(grep -m2 -E 'status=(deferred|bounced)|warning|error' "$log" | tr '\n' ' ')"
+        "sent=$sent bcc=$bcc cpu_us=$(((c1 - c0) * 1000000 / CLK_TCK / E2E_MSGS))" >>"$RESULTS"
+    printf '   %-8s %-10s r=%-2s round %s: %s messages in %s s\n' "$load" "$name" "$rcpts" "$round" "$E2E_MSGS" "$secs"
+    if [ "$sent" != "$wsent" ] || [ "$bcc" != "$wbcc" ]; then
+        E2E_WHY="$load: $sent deliveries ($wsent wanted), $bcc to the legacy aliases ($wbcc wanted): $(grep -m2 -E 'status=(deferred|bounced)|warning|error' "$log" | tr '\n' ' ')"
         return 1
     fi
     return 0
@@ -674,7 +686,8 @@ e2e() {
     SINK_PID=$!
     e2e_make coexist "smtpd_milters = unix:${MSOCK[coexist]}" &&
         e2e_make bccmilter "smtpd_milters = unix:${MSOCK[bcc]}" &&
-        e2e_make native "recipient_bcc_maps = hash:$WORK/bcc_map" ||
+        e2e_make native "recipient_bcc_maps = hash:$WORK/bcc_map" &&
+        e2e_make nullmilter "smtpd_milters = unix:${MSOCK[null]}" ||
         { bad "postfix: configure" "cannot write $WORK/pf-*"; return 1; }
     t0=$(now_ms)
     awk -v n="$LARGEST" 'BEGIN { for (i = 0; i < n; i++) printf "%du@corp.example %du@pop.example\n", i, i }' \
@@ -683,10 +696,10 @@ e2e() {
         { bad "postfix: postmap" "$(cat "$WORK/postmap.err")"; return 1; }
     t1=$(now_ms)
     echo "POSTMAP users=$LARGEST ms=$((t1 - t0))" >>"$RESULTS"
-    e2e_start coexist && e2e_start bccmilter && e2e_start native ||
+    e2e_start coexist && e2e_start bccmilter && e2e_start native && e2e_start nullmilter ||
         { bad "postfix: start" "$(tail -3 "$WORK"/pf-*/start.log | tr '\n' ' ')"; return 1; }
-    ok "postfix: three private instances and smtp-sink up (postmap of $LARGEST users: $((t1 - t0)) ms)"
-    for name in coexist bccmilter native; do fail[$name]=""; done
+    ok "postfix: four private instances and smtp-sink up (postmap of $LARGEST users: $((t1 - t0)) ms)"
+    for name in coexist bccmilter native nullmilter; do fail[$name]=""; done
     for rcpts in $E2E_RCPTS; do
         for round in $(seq 1 "$E2E_ROUNDS"); do
             case $((round % 3)) in
@@ -699,13 +712,21 @@ e2e() {
                 e2e_run "$name" "$rcpts" "$round" || [ -n "${fail[$name]}" ] ||
                     fail[$name]="r=$rcpts round $round: $E2E_WHY"
             done
+            # Mail no recipient of which is managed, against the null milter.
+            order="coexist nullmilter"
+            [ $((round % 2)) = 1 ] || order="nullmilter coexist"
+            for name in $order; do
+                E2E_WHY=""
+                e2e_run "$name" "$rcpts" "$round" unrouted || [ -n "${fail[$name]}" ] ||
+                    fail[$name]="r=$rcpts round $round: $E2E_WHY"
+            done
         done
     done
-    for name in coexist bccmilter native; do
+    for name in coexist bccmilter native nullmilter; do
         if [ -n "${fail[$name]}" ]; then
             bad "postfix end to end: $name" "${fail[$name]}"
         else
-            ok "postfix end to end: $name: every message delivered with one bcc per recipient"
+            ok "postfix end to end: $name: every message delivered, with one bcc per recipient where routed, none where not"
         fi
         postfix -c "$WORK/pf-$name/etc" stop >/dev/null 2>&1 &
         stops="$stops $!"
