@@ -263,19 +263,39 @@ static int fetch_value(struct store *st, const char *key, TDB_DATA *val)
     return tdb_error(st->tdb) == TDB_ERR_NOEXIST ? 0 : store_tdb_fail(st, "fetch");
 }
 
+/* What store_get's parser decodes the record into. */
+struct get_ctx {
+    enum record_kind kind;
+    struct record *rec;
+    int rc;
+    char why[256];
+};
+
+static int decode_in_place(TDB_DATA key, TDB_DATA val, void *arg)
+{
+    struct get_ctx *g = arg;
+
+    (void) key;
+    g->rc = record_decode(g->kind, (const char *) val.dptr, val.dsize, g->rec, g->why,
+                          sizeof(g->why));
+    return 0;
+}
+
+/*
+ * store_get - decoded where tdb holds the record (tdb_parse_record), not
+ * from a malloc'd copy: this is the milter's lookup, one per recipient.
+ */
 int store_get(struct store *st, const char *key, struct record *rec)
 {
-    char why[256];
-    TDB_DATA val;
-    int rc;
+    struct get_ctx g = {addr_is_domain_key(key) ? RECORD_DOMAIN : RECORD_USER, rec, -1, ""};
 
-    if ((rc = fetch_value(st, key, &val)) <= 0)
-        return rc;
-    rc = record_decode(addr_is_domain_key(key) ? RECORD_DOMAIN : RECORD_USER,
-                       (const char *) val.dptr, val.dsize, rec, why, sizeof(why));
-    free(val.dptr);
-    if (rc < 0)
-        return store_fail(st, "%s: corrupt record for '%s': %s", st->path, key, why);
+    if (key[0] == STORE_REVERSE_PREFIX)
+        return 0;
+    st->tdb_msg[0] = '\0';
+    if (tdb_parse_record(st->tdb, store_key(key), decode_in_place, &g) != 0)
+        return tdb_error(st->tdb) == TDB_ERR_NOEXIST ? 0 : store_tdb_fail(st, "fetch");
+    if (g.rc < 0)
+        return store_fail(st, "%s: corrupt record for '%s': %s", st->path, key, g.why);
     return 1;
 }
 
