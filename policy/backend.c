@@ -105,7 +105,8 @@ static int tdb_history(struct backend *be, const char *key, unsigned limit,
     return CHANGE_OK;
 }
 
-static const struct backend_ops tdb_ops = {"tdb", tdb_apply, tdb_latest_id, tdb_history, NULL};
+static const struct backend_ops tdb_ops = {"tdb", tdb_apply, tdb_latest_id, tdb_history, NULL,
+                                           BACKEND_TDB_PART};
 
 struct backend *backend_tdb(struct store *st)
 {
@@ -121,6 +122,11 @@ struct backend *backend_tdb(struct store *st)
 const char *backend_name(const struct backend *be)
 {
     return be->ops->name;
+}
+
+size_t backend_commit_part(const struct backend *be)
+{
+    return be->ops->commit_part;
 }
 
 int backend_apply(struct backend *be, const struct change *ch, int bulk, long long *last_id,

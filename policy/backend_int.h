@@ -14,6 +14,7 @@ struct backend_ops {
     int (*history)(struct backend *be, const char *key, unsigned limit, journal_visit_fn fn,
                    void *ctx, char err[BACKEND_ERR_MAX]);
     void (*close)(struct backend *be);     /* NULL: nothing of its own */
+    size_t commit_part;         /* backend_commit_part */
 };
 
 struct backend {

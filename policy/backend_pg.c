@@ -63,8 +63,9 @@ static void pg_close(struct backend *be)
     pgstore_close(be->db);
 }
 
+/* No part limit: see backend_commit_part. */
 static const struct backend_ops pg_ops = {"postgresql", pg_apply, pg_latest_id, pg_history,
-                                         pg_close};
+                                         pg_close, 0};
 
 struct backend *backend_postgresql(const char *conninfo, int *rc, char err[BACKEND_ERR_MAX])
 {

@@ -121,12 +121,11 @@ void ctl_log_change(struct ctl *c, const char *verb);
 
 /*
  * ctl_change_wave - VERB's FN over the KEYS of wave WAVE in commits of at
- * most CTL_WAVE_PART records (ctl_wave.c), so that no commit holds the
- * milter's lookups for long; a wave that fits in one commit is one change.
+ * most PART records (ctl_wave.c; PART is backend_commit_part's), so that no
+ * commit holds the milter's lookups for long.
  */
-#define CTL_WAVE_PART 1000
 int ctl_change_wave(struct ctl *c, const char *verb, const char *wave, char **keys,
-                    size_t nkeys, ctl_change_fn fn, const void *arg);
+                    size_t nkeys, size_t part, ctl_change_fn fn, const void *arg);
 
 /* Helpers shared by the verb files. */
 int ctl_key(struct ctl *c, const char *address, char key[ADDR_BUFSIZE]);

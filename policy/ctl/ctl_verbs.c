@@ -289,6 +289,7 @@ static int for_targets(struct ctl *c, const char *verb, int nargs, char **args,
                        ctl_change_fn fn, const void *arg)
 {
     struct wave_keys wk = {c->opt_wave, NULL, 0, 0};
+    size_t part;
     int rc = EX_OK;
 
     if ((nargs == 0) == (c->opt_wave == NULL)) {
@@ -312,8 +313,9 @@ static int for_targets(struct ctl *c, const char *verb, int nargs, char **args,
                 wk.keys[wk.count++] = strdup(key);
         }
     }
-    if (rc == EX_OK && c->opt_wave && wk.count > CTL_WAVE_PART)
-        rc = ctl_change_wave(c, verb, c->opt_wave, wk.keys, wk.count, fn, arg);
+    part = backend_commit_part(c->be);
+    if (rc == EX_OK && c->opt_wave && part > 0 && wk.count > part)
+        rc = ctl_change_wave(c, verb, c->opt_wave, wk.keys, wk.count, part, fn, arg);
     else if (rc == EX_OK)
         rc = change_keys(c, verb, wk.keys, wk.count, fn, arg);
     for (size_t i = 0; i < wk.count; i++)

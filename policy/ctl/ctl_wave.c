@@ -1,13 +1,15 @@
 /*
  * ctl_wave.c - a wave change (migrate/unmigrate/mode/reverse --wave) in
- * bounded commits.
+ * bounded commits, on the local store.
  *
  * One transaction for a wave of 100,000 users held every milter lookup for
  * the whole of its commit: about a second at 10^6 users (BENCHMARKS.md),
  * and a replica's follower applying it did the same on every other MX. So
- * the wave's keys are sorted and changed CTL_WAVE_PART at a time, each part
- * one compare-and-set change applied whole by the backend (the local TDB or
- * the shared database: this file does not know which). A reader sees the
+ * the wave's keys are sorted and changed a part at a time, each part
+ * one compare-and-set change applied whole by the backend. How large a
+ * part may be is the backend's to say (backend_commit_part): the local TDB
+ * says 1000; the shared store no limit, since its followers apply every
+ * change in batches of their own. A reader sees the
  * wave advance part by part in key order, each part whole: the milter
  * looks up all recipients of a message under one read lock, so a message
  * sees one committed state, never a part half applied.
@@ -89,16 +91,16 @@ static int wave_part(struct ctl *c, const struct wave_run *w, size_t part, char 
 }
 
 int ctl_change_wave(struct ctl *c, const char *verb, const char *wave, char **keys,
-                    size_t nkeys, ctl_change_fn fn, const void *arg)
+                    size_t nkeys, size_t part_size, ctl_change_fn fn, const void *arg)
 {
-    struct wave_run w = {verb, "", nkeys, (nkeys + CTL_WAVE_PART - 1) / CTL_WAVE_PART, fn, arg};
+    struct wave_run w = {verb, "", nkeys, (nkeys + part_size - 1) / part_size, fn, arg};
     size_t done = 0;
     int rc = EX_OK;
 
     snprintf(w.note_key, sizeof(w.note_key), "!wave/%s", wave);
     qsort(keys, nkeys, sizeof(*keys), cmp_keys);
     for (size_t part = 0; part < w.nparts; part++) {
-        size_t n = nkeys - done < CTL_WAVE_PART ? nkeys - done : CTL_WAVE_PART;
+        size_t n = nkeys - done < part_size ? nkeys - done : part_size;
 
         if ((rc = wave_part(c, &w, part, keys + done, n)) != EX_OK)
             break;
@@ -109,7 +111,7 @@ int ctl_change_wave(struct ctl *c, const char *verb, const char *wave, char **ke
         if (done > 0)
             fprintf(c->err, "coexistctl: %s --wave %s stopped after %zu of %zu commits "
                     "(%zu of %zu records changed); run it again to finish the wave\n",
-                    verb, wave, done / CTL_WAVE_PART, w.nparts, done, nkeys);
+                    verb, wave, done / part_size, w.nparts, done, nkeys);
         return rc;
     }
     ctl_logf(c, "%s --wave %s: %zu records in %zu commits", verb, wave, nkeys, w.nparts);

@@ -1,6 +1,6 @@
 /*
- * test_wave.c - unit tests of policy/ctl/ctl_wave.c: a wave larger than one
- * commit is changed in parts of CTL_WAVE_PART records.
+ * test_wave.c - unit tests of policy/ctl/ctl_wave.c: on the local store, a
+ * wave larger than one commit is changed in parts of BACKEND_TDB_PART records.
  *
  * Covers: the wave is changed whole and says in how many commits; history
  * shows it as one wave change (a "begun" and a "done" note on !wave/W with
@@ -28,10 +28,11 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "ctl.h"
 #include "store.h"
 
-#define WAVE_USERS (CTL_WAVE_PART * 12 + 345)   /* 13 commits, the last short */
+#define WAVE_USERS (BACKEND_TDB_PART * 12 + 345)   /* 13 commits, the last short */
 
 struct fx {
     char dir[64], conf[128], db[128], csv[128];
@@ -255,7 +256,7 @@ static void test_reader_sees_whole_parts_in_order(void **state)
         looks++;
         if (prefix != migrated)
             fail_msg("look %u: %u migrated but only the first %u keys", looks, migrated, prefix);
-        if (migrated % CTL_WAVE_PART != 0 && migrated != WAVE_USERS)
+        if (migrated % BACKEND_TDB_PART != 0 && migrated != WAVE_USERS)
             fail_msg("look %u: %u migrated: a part seen half applied", looks, migrated);
         if (migrated < last)
             fail_msg("look %u: %u migrated after %u", looks, migrated, last);
